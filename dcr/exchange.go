@@ -1,0 +1,81 @@
+package dcr
+
+import (
+	"crypto/x509"
+	"net/http"
+	"time"
+)
+
+// Operation is what a request to the DCR endpoint asks for.
+type Operation string
+
+const (
+	OpRegister Operation = "register"
+	OpRead     Operation = "read"
+	OpUpdate   Operation = "update"
+	OpDelete   Operation = "delete"
+)
+
+// Exchange carries one DCR request through the pipeline. Protections read what earlier ones
+// verified and add what they verify; nothing in it is trusted until the protection that owns
+// a field has filled it.
+type Exchange struct {
+	Operation Operation
+	Request   *http.Request
+	// ClientID is the path client_id on read/update/delete.
+	ClientID string
+	Now      time.Time
+
+	// ClientCert is the TLS client certificate Caddy verified (nil if none was presented).
+	ClientCert *x509.Certificate
+
+	// Body is the raw request body (a compact JWS on register/update).
+	Body []byte
+	// UnverifiedClaims is the request JWS payload decoded without verifying it; protections
+	// use it only to locate what verifies it (the software statement inside).
+	UnverifiedClaims map[string]any
+	// RequestClaims is the verified request JWS payload (set by the signed_request protection).
+	RequestClaims map[string]any
+	// RequestKeyID is the kid that verified the request.
+	RequestKeyID string
+
+	// SoftwareStatement is the verified SSA (set by the software_statement protection).
+	SoftwareStatement *SoftwareStatement
+
+	// Existing is the stored registration on read/update/delete.
+	Existing *Registration
+
+	// Metadata is the client metadata to register, after the OB profile rules (and policy
+	// overrides) have been applied.
+	Metadata map[string]any
+
+	// Claims are one-time keys (replayed jti, consumed tokens) that the handler records only
+	// once every check has passed, so a rejected request consumes nothing.
+	Claims []OnceClaim
+	// AfterCommit runs after a registration was stored (e.g. revoke a consumed token).
+	AfterCommit []func()
+}
+
+// OnceClaim is a key a request uses up when it succeeds.
+type OnceClaim struct {
+	Key string
+	TTL time.Duration
+	// Reject is returned when the key was already used.
+	Reject *Error
+}
+
+// SoftwareStatement is a verified SSA and the directory that signed it.
+type SoftwareStatement struct {
+	Raw       string
+	Claims    map[string]any
+	Directory string
+	// JWKSURI is the software_jwks_endpoint, already checked against the directory's hosts.
+	JWKSURI string
+	// AllowedHosts are the hosts the directory lets its software_jwks_endpoints use.
+	AllowedHosts []string
+	SoftwareID   string
+	OrgID        string
+	Roles        []string
+	// RedirectURIs are the software_redirect_uris.
+	RedirectURIs []string
+}
