@@ -1,0 +1,140 @@
+package storetest_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dcrgate/dcrgate/dcr"
+	"github.com/dcrgate/dcrgate/dcr/storetest"
+)
+
+// TestSuite runs the suite against a minimal, obviously correct store, so that a failure here
+// is a bug of the suite rather than of a store.
+func TestSuite(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) dcr.Store { return newReferenceStore() })
+}
+
+func TestNewRegistrationIsDeterministic(t *testing.T) {
+	a, b := storetest.NewRegistration(3), storetest.NewRegistration(3)
+	if a.ClientID != "client-3" || a.SoftwareID != "software-3" || a.OrgID != "org-3" {
+		t.Errorf("ids = %q %q %q", a.ClientID, a.SoftwareID, a.OrgID)
+	}
+	a.Metadata["client_name"] = "changed"
+	if b.Metadata["client_name"] == "changed" {
+		t.Error("NewRegistration results share maps")
+	}
+	if storetest.NewRegistration(4).ClientID == a.ClientID {
+		t.Error("different i, same client_id")
+	}
+}
+
+type referenceStore struct {
+	mu   sync.Mutex
+	recs map[string]*dcr.Registration
+	once map[string]time.Time
+}
+
+func newReferenceStore() *referenceStore {
+	return &referenceStore{recs: map[string]*dcr.Registration{}, once: map[string]time.Time{}}
+}
+
+func (s *referenceStore) Create(_ context.Context, rec *dcr.Registration) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.recs[rec.ClientID]; ok {
+		return dcr.ErrExists
+	}
+	rec.Version = 1
+	s.recs[rec.ClientID] = rec.Clone()
+	return nil
+}
+
+func (s *referenceStore) Get(_ context.Context, clientID string) (*dcr.Registration, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rec, ok := s.recs[clientID]
+	if !ok || rec.Deleted() {
+		return nil, dcr.ErrNotFound
+	}
+	return rec.Clone(), nil
+}
+
+func (s *referenceStore) Update(_ context.Context, rec *dcr.Registration) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, ok := s.recs[rec.ClientID]
+	if !ok || old.Deleted() {
+		return dcr.ErrNotFound
+	}
+	if old.Version != rec.Version {
+		return dcr.ErrConflict
+	}
+	rec.Version++
+	s.recs[rec.ClientID] = rec.Clone()
+	return nil
+}
+
+func (s *referenceStore) Delete(_ context.Context, clientID string, version int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, ok := s.recs[clientID]
+	if !ok || old.Deleted() {
+		return dcr.ErrNotFound
+	}
+	if old.Version != version {
+		return dcr.ErrConflict
+	}
+	now := time.Now()
+	old.DeletedAt = &now
+	old.Version++
+	return nil
+}
+
+func (s *referenceStore) list(match func(*dcr.Registration) bool) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ids []string
+	for id, rec := range s.recs {
+		if !rec.Deleted() && match(rec) {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+func (s *referenceStore) ListBySoftware(_ context.Context, softwareID string) ([]string, error) {
+	return s.list(func(r *dcr.Registration) bool { return r.SoftwareID == softwareID }), nil
+}
+
+func (s *referenceStore) ListByOrg(_ context.Context, orgID string) ([]string, error) {
+	return s.list(func(r *dcr.Registration) bool { return r.OrgID == orgID }), nil
+}
+
+func (s *referenceStore) Claim(_ context.Context, key string, ttl time.Duration) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	if exp, ok := s.once[key]; ok && now.Before(exp) {
+		return false, nil
+	}
+	s.once[key] = now.Add(ttl)
+	return true, nil
+}
+
+func (s *referenceStore) Seen(_ context.Context, key string) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	exp, ok := s.once[key]
+	return ok && time.Now().Before(exp), nil
+}
+
+func (s *referenceStore) Release(_ context.Context, key string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.once, key)
+	return nil
+}
+
+var _ dcr.Store = (*referenceStore)(nil)
