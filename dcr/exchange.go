@@ -25,6 +25,10 @@ type Exchange struct {
 	// ClientID is the path client_id on read/update/delete.
 	ClientID string
 	Now      time.Time
+	// EndpointURL is the absolute URL of the registration endpoint (for registration_client_uri).
+	EndpointURL string
+	// Store is the configured registration store.
+	Store Store
 
 	// ClientCert is the TLS client certificate Caddy verified (nil if none was presented).
 	ClientCert *x509.Certificate

@@ -1,0 +1,223 @@
+// Package caddymodule is the Caddy glue of dcrgate: the http.handlers.dcr handler that hosts
+// the DCR pipeline, its Caddyfile directive and its configuration.
+package caddymodule
+
+import (
+	"cmp"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/dcrgate/dcrgate/dcr"
+	"github.com/dcrgate/dcrgate/dcr/obprofile"
+)
+
+func init() {
+	caddy.RegisterModule(Handler{})
+}
+
+// DefaultMaxBodySize bounds a registration request body (a JWS with an embedded SSA is a few
+// KiB; 64 KiB leaves room without letting anyone stream megabytes at the parser).
+const DefaultMaxBodySize = 64 << 10
+
+// Handler is the OB DCR endpoint. It owns POST {endpoint} and GET/PUT/DELETE
+// {endpoint}/{client_id}; every other request goes to the next handler untouched.
+type Handler struct {
+	// Endpoint is the registration path; default "/register".
+	Endpoint string `json:"endpoint,omitempty"`
+	// PublicURL is the absolute URL clients use for the endpoint, used to build
+	// registration_client_uri; default https://{request host}{endpoint}.
+	PublicURL string `json:"public_url,omitempty"`
+	// MaxBodySize bounds the request body in bytes; default 64 KiB. Larger bodies get 413.
+	MaxBodySize int64 `json:"max_body_size,omitempty"`
+	// ProtectionsRaw are the checks (dcr.protections.*). They always run in this order:
+	// mtls, access_token, software_statement, signed_request, any third-party protection,
+	// policy; the OB profile rules run after signed_request.
+	ProtectionsRaw []json.RawMessage `json:"protections,omitempty" caddy:"namespace=dcr.protections inline_key=protection"`
+	// Profile configures the OB DCR v3.2 metadata rules.
+	Profile obprofile.Config `json:"profile,omitempty"`
+	// StorageRaw is the registration store (dcr.storage.*); default caddy (Caddy's storage).
+	StorageRaw json.RawMessage `json:"storage,omitempty" caddy:"namespace=dcr.storage inline_key=backend"`
+	// RegistrarRaw turns checked requests into registrations (dcr.registrars.*); default local.
+	RegistrarRaw json.RawMessage `json:"registrar,omitempty" caddy:"namespace=dcr.registrars inline_key=registrar"`
+
+	protections []namedProtection
+	store       dcr.Store
+	registrar   dcr.Registrar
+	logger      *zap.Logger
+}
+
+type namedProtection struct {
+	name string
+	dcr.Protection
+}
+
+// protectionRank fixes the order protections run in, whatever order they were configured in:
+// cheap checks first, and each check after the ones whose verified output it needs.
+var protectionRank = map[string]int{
+	"mtls":               0,
+	"access_token":       1,
+	"software_statement": 2,
+	"signed_request":     3,
+	"policy":             9,
+}
+
+func rankOf(name string) int {
+	if r, ok := protectionRank[name]; ok {
+		return r
+	}
+	return 5
+}
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.dcr",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+// Provision loads the guest modules.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	if h.Endpoint == "" {
+		h.Endpoint = "/register"
+	}
+	h.Endpoint = strings.TrimSuffix(h.Endpoint, "/")
+	if h.MaxBodySize == 0 {
+		h.MaxBodySize = DefaultMaxBodySize
+	}
+	h.Profile.SetDefaults()
+
+	mods, err := ctx.LoadModule(h, "ProtectionsRaw")
+	if err != nil {
+		return fmt.Errorf("loading protections: %w", err)
+	}
+	for _, m := range mods.([]any) {
+		id := string(m.(caddy.Module).CaddyModule().ID)
+		p, ok := m.(dcr.Protection)
+		if !ok {
+			return fmt.Errorf("module %s is not a dcr.Protection", id)
+		}
+		h.protections = append(h.protections, namedProtection{name: id[strings.LastIndex(id, ".")+1:], Protection: p})
+	}
+	slices.SortStableFunc(h.protections, func(a, b namedProtection) int { return cmp.Compare(rankOf(a.name), rankOf(b.name)) })
+
+	if h.StorageRaw == nil {
+		h.StorageRaw = caddyconfig.JSONModuleObject(struct{}{}, "backend", "caddy", nil)
+	}
+	mod, err := ctx.LoadModule(h, "StorageRaw")
+	if err != nil {
+		return fmt.Errorf("loading storage: %w", err)
+	}
+	if h.store, _ = mod.(dcr.Store); h.store == nil {
+		return fmt.Errorf("storage module %T is not a dcr.Store", mod)
+	}
+
+	if h.RegistrarRaw == nil {
+		h.RegistrarRaw = caddyconfig.JSONModuleObject(struct{}{}, "registrar", "local", nil)
+	}
+	mod, err = ctx.LoadModule(h, "RegistrarRaw")
+	if err != nil {
+		return fmt.Errorf("loading registrar: %w", err)
+	}
+	if h.registrar, _ = mod.(dcr.Registrar); h.registrar == nil {
+		return fmt.Errorf("registrar module %T is not a dcr.Registrar", mod)
+	}
+	return nil
+}
+
+// Validate checks the configuration as a whole.
+func (h *Handler) Validate() error {
+	if !strings.HasPrefix(h.Endpoint, "/") {
+		return fmt.Errorf("dcr: endpoint %q must start with /", h.Endpoint)
+	}
+	if h.MaxBodySize < 0 {
+		return errors.New("dcr: max_body_size must not be negative")
+	}
+	if err := h.Profile.Validate(); err != nil {
+		return fmt.Errorf("dcr: profile: %w", err)
+	}
+	has := map[string]bool{}
+	for _, p := range h.protections {
+		has[p.name] = true
+	}
+	// Every OB registration is tied to a software statement: its software_id and org_id key
+	// the record, and the request keys come from it.
+	if !has["software_statement"] {
+		return errors.New("dcr: the software_statement protection is required (OB registrations are made with a directory-signed software statement)")
+	}
+	for _, p := range h.protections {
+		if u, ok := p.Protection.(interface{ UsesSoftwareStatementKeys() bool }); ok && u.UsesSoftwareStatementKeys() && !has["software_statement"] {
+			return errors.New("dcr: signed_request takes its keys from the software statement, so software_statement must be configured")
+		}
+	}
+	if !has["signed_request"] {
+		h.logger.Warn("signed_request protection is not configured: registration requests are accepted unsigned, which OB DCR v3.2 forbids")
+	}
+	if !has["mtls"] {
+		h.logger.Warn("mtls protection is not configured: registrations are not bound to a TLS client certificate")
+	}
+	return nil
+}
+
+// Cleanup is a no-op: guest modules are cleaned up by Caddy.
+func (h *Handler) Cleanup() error { return nil }
+
+// ServeHTTP routes DCR calls to the pipeline and everything else to next.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	op, clientID, allow, ok := h.route(r)
+	if !ok {
+		return next.ServeHTTP(w, r)
+	}
+	if op == "" {
+		e := &dcr.Error{Status: http.StatusMethodNotAllowed, Code: dcr.CodeInvalidRequest,
+			Description: fmt.Sprintf("method %s is not allowed here (allowed: %s)", r.Method, allow),
+			Header:      http.Header{"Allow": {allow}}}
+		e.Write(w)
+		return nil
+	}
+	h.serveDCR(w, r, op, clientID)
+	return nil
+}
+
+// route says whether r is a DCR call: the operation and client_id, or the Allow header value
+// when the path is a DCR path but the method is not one it takes.
+func (h *Handler) route(r *http.Request) (op dcr.Operation, clientID, allow string, ok bool) {
+	path := r.URL.Path
+	if path == h.Endpoint {
+		if r.Method == http.MethodPost {
+			return dcr.OpRegister, "", "", true
+		}
+		return "", "", "POST", true
+	}
+	rest, found := strings.CutPrefix(path, h.Endpoint+"/")
+	if !found || rest == "" || strings.Contains(rest, "/") {
+		return "", "", "", false
+	}
+	switch r.Method {
+	case http.MethodGet:
+		return dcr.OpRead, rest, "", true
+	case http.MethodPut:
+		return dcr.OpUpdate, rest, "", true
+	case http.MethodDelete:
+		return dcr.OpDelete, rest, "", true
+	}
+	return "", "", "GET, PUT, DELETE", true
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddy.Validator             = (*Handler)(nil)
+	_ caddy.CleanerUpper          = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+)

@@ -1,0 +1,276 @@
+package caddymodule
+
+import (
+	"crypto/subtle"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/dcrgate/dcrgate/dcr"
+	"github.com/dcrgate/dcrgate/dcr/obprofile"
+	"github.com/dcrgate/dcrgate/internal/jose"
+	"github.com/dcrgate/dcrgate/registrars/local"
+)
+
+// serveDCR runs one DCR call through the pipeline and writes the answer. Every rejection is
+// an RFC 7591 JSON error; nothing is stored unless every check passed.
+func (h *Handler) serveDCR(w http.ResponseWriter, r *http.Request, op dcr.Operation, clientID string) {
+	start := time.Now()
+	x := &dcr.Exchange{
+		Operation:   op,
+		Request:     r,
+		ClientID:    clientID,
+		Now:         start,
+		EndpointURL: h.endpointURL(r),
+		Store:       h.store,
+	}
+	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+		x.ClientCert = r.TLS.PeerCertificates[0]
+	}
+	status, body, err := h.run(x)
+	fields := []zap.Field{
+		zap.String("operation", string(op)),
+		zap.Duration("duration", time.Since(start)),
+	}
+	if x.ClientID != "" {
+		fields = append(fields, zap.String("client_id", x.ClientID))
+	}
+	if x.SoftwareStatement != nil {
+		fields = append(fields, zap.String("software_id", x.SoftwareStatement.SoftwareID), zap.String("org_id", x.SoftwareStatement.OrgID))
+	} else if x.Existing != nil {
+		fields = append(fields, zap.String("software_id", x.Existing.SoftwareID), zap.String("org_id", x.Existing.OrgID))
+	}
+	if x.ClientCert != nil {
+		fields = append(fields, zap.String("cert_subject", x.ClientCert.Subject.String()))
+	}
+	if err != nil {
+		e := dcr.AsError(err)
+		fields = append(fields, zap.Int("status", e.Status), zap.String("error", e.Code), zap.String("error_description", e.Description))
+		if e.Cause != nil {
+			fields = append(fields, zap.NamedError("cause", e.Cause))
+		}
+		if e.Status >= 500 {
+			h.logger.Error("dcr request failed", fields...)
+		} else {
+			h.logger.Info("dcr request rejected", fields...)
+		}
+		e.Write(w)
+		return
+	}
+	h.logger.Info("dcr request done", append(fields, zap.Int("status", status))...)
+	writeJSON(w, status, body)
+}
+
+// run is the pipeline proper; it returns the status and body of a success.
+func (h *Handler) run(x *dcr.Exchange) (int, map[string]any, error) {
+	ctx := x.Request.Context()
+	if x.Operation == dcr.OpRegister || x.Operation == dcr.OpUpdate {
+		if err := h.readBody(x); err != nil {
+			return 0, nil, err
+		}
+	}
+	if x.Operation != dcr.OpRegister {
+		if err := h.authorizeManagement(x); err != nil {
+			return 0, nil, err
+		}
+	}
+	for _, p := range h.protections {
+		if err := p.Protect(ctx, x); err != nil {
+			return 0, nil, err
+		}
+	}
+	if x.Operation == dcr.OpRead {
+		return http.StatusOK, registrationResponse(x.Existing, nil, x.EndpointURL), nil
+	}
+	if x.Operation == dcr.OpRegister || x.Operation == dcr.OpUpdate {
+		if err := h.applyProfile(x); err != nil {
+			return 0, nil, err
+		}
+	}
+	release, err := h.commitClaims(x)
+	if err != nil {
+		return 0, nil, err
+	}
+	var (
+		rec   *dcr.Registration
+		creds map[string]any
+	)
+	switch x.Operation {
+	case dcr.OpRegister:
+		rec, creds, err = h.registrar.Register(ctx, x)
+	case dcr.OpUpdate:
+		rec, creds, err = h.registrar.Update(ctx, x)
+	case dcr.OpDelete:
+		err = h.registrar.Delete(ctx, x)
+	}
+	if err != nil {
+		// Nothing was registered, so give the one-time keys back: the client may retry.
+		release()
+		return 0, nil, storeError(err)
+	}
+	for _, f := range x.AfterCommit {
+		f()
+	}
+	switch x.Operation {
+	case dcr.OpRegister:
+		x.ClientID = rec.ClientID
+		return http.StatusCreated, registrationResponse(rec, creds, x.EndpointURL), nil
+	case dcr.OpUpdate:
+		return http.StatusOK, registrationResponse(rec, creds, x.EndpointURL), nil
+	default:
+		return http.StatusNoContent, nil, nil
+	}
+}
+
+// readBody enforces the media type and the size limit and decodes the JWS payload, unverified,
+// so that protections can find the software statement inside.
+func (h *Handler) readBody(x *dcr.Exchange) error {
+	r := x.Request
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || (mt != "application/jose" && mt != "application/jwt") {
+		return &dcr.Error{Status: http.StatusUnsupportedMediaType, Code: dcr.CodeInvalidRequest,
+			Description: "the request must be a signed JWT sent as application/jose or application/jwt"}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, h.MaxBodySize))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return &dcr.Error{Status: http.StatusRequestEntityTooLarge, Code: dcr.CodeInvalidRequest,
+				Description: "the request body is larger than the limit of this endpoint"}
+		}
+		return &dcr.Error{Status: http.StatusBadRequest, Code: dcr.CodeInvalidRequest,
+			Description: "the request body could not be read", Cause: err}
+	}
+	x.Body = []byte(strings.TrimSpace(string(body)))
+	if len(x.Body) == 0 {
+		return dcr.BadMetadata("the request body is empty; a signed registration JWT is required")
+	}
+	_, claims, err := jose.ParseUnverified(x.Body)
+	if err != nil {
+		return dcr.BadMetadata("the request body is not a well-formed compact JWS: %v", err)
+	}
+	x.UnverifiedClaims = claims
+	return nil
+}
+
+// authorizeManagement checks the RFC 7592 registration access token and loads the
+// registration. Unknown client, deleted client, missing or wrong token all get the same 401,
+// so that nobody without the token learns whether a client exists.
+func (h *Handler) authorizeManagement(x *dcr.Exchange) error {
+	token, err := bearerToken(x.Request)
+	if err != nil {
+		return err
+	}
+	rec, err := h.store.Get(x.Request.Context(), x.ClientID)
+	if errors.Is(err, dcr.ErrNotFound) {
+		return dcr.InvalidToken("the access token is not valid for this client")
+	}
+	if err != nil {
+		return storeError(err)
+	}
+	if subtle.ConstantTimeCompare([]byte(local.HashSecret(token)), []byte(rec.RegistrationTokenHash)) != 1 {
+		return dcr.InvalidToken("the access token is not valid for this client")
+	}
+	x.Existing = rec
+	return nil
+}
+
+// bearerToken extracts an RFC 6750 bearer token from the Authorization header.
+func bearerToken(r *http.Request) (string, error) {
+	vals := r.Header.Values("Authorization")
+	if len(vals) == 0 {
+		e := dcr.InvalidToken("a bearer access token is required")
+		e.Header.Set("Www-Authenticate", "Bearer")
+		return "", e
+	}
+	if len(vals) > 1 {
+		return "", dcr.InvalidToken("exactly one Authorization header is allowed")
+	}
+	scheme, token, found := strings.Cut(vals[0], " ")
+	if !found || !strings.EqualFold(scheme, "Bearer") || token == "" || strings.ContainsAny(token, " \t") {
+		return "", dcr.InvalidToken("the Authorization header must be `Bearer <token>`")
+	}
+	return token, nil
+}
+
+// applyProfile runs the OB metadata rules over the verified request claims.
+func (h *Handler) applyProfile(x *dcr.Exchange) error {
+	if x.SoftwareStatement == nil {
+		return dcr.BadSoftwareStatement("a verified software statement is required")
+	}
+	claims := x.RequestClaims
+	if claims == nil {
+		// signed_request is not configured: the operator accepts unsigned payloads.
+		claims = x.UnverifiedClaims
+	}
+	md, derr := obprofile.Apply(&h.Profile, obprofile.Input{Claims: claims, SSA: x.SoftwareStatement, ClientCert: x.ClientCert})
+	if derr != nil {
+		return derr
+	}
+	if x.Operation == dcr.OpUpdate {
+		if x.SoftwareStatement.SoftwareID != x.Existing.SoftwareID {
+			return dcr.BadMetadata("software_id cannot change on update (registered %q, got %q)", x.Existing.SoftwareID, x.SoftwareStatement.SoftwareID)
+		}
+		if x.SoftwareStatement.OrgID != x.Existing.OrgID {
+			return dcr.BadMetadata("org_id cannot change on update")
+		}
+	}
+	x.Metadata = md
+	return nil
+}
+
+// commitClaims records the request's one-time keys now that every check has passed; the
+// returned func gives them back if the registration then fails.
+func (h *Handler) commitClaims(x *dcr.Exchange) (func(), error) {
+	ctx := x.Request.Context()
+	var done []string
+	release := func() {
+		for _, k := range done {
+			if err := h.store.Release(ctx, k); err != nil {
+				h.logger.Warn("releasing a one-time key failed", zap.Error(err))
+			}
+		}
+	}
+	for _, c := range x.Claims {
+		ok, err := h.store.Claim(ctx, c.Key, c.TTL)
+		if err != nil {
+			release()
+			return nil, storeError(err)
+		}
+		if !ok {
+			release()
+			return nil, c.Reject
+		}
+		done = append(done, c.Key)
+	}
+	return release, nil
+}
+
+// storeError maps store errors to answers: a concurrent change is a conflict the client can
+// retry, a vanished record is an invalid token, anything else means the store is down.
+func storeError(err error) error {
+	var e *dcr.Error
+	switch {
+	case errors.As(err, &e):
+		return e
+	case errors.Is(err, dcr.ErrNotFound):
+		return dcr.InvalidToken("the access token is not valid for this client")
+	case errors.Is(err, dcr.ErrConflict):
+		return &dcr.Error{Status: http.StatusConflict, Code: dcr.CodeInvalidClientMetadata,
+			Description: "the registration was changed concurrently; retry the request", Cause: err}
+	default:
+		return dcr.Unavailable(err, "the registration store is unavailable")
+	}
+}
+
+func (h *Handler) endpointURL(r *http.Request) string {
+	if h.PublicURL != "" {
+		return strings.TrimSuffix(h.PublicURL, "/")
+	}
+	return "https://" + r.Host + h.Endpoint
+}

@@ -1,0 +1,47 @@
+package caddymodule
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/dcrgate/dcrgate/dcr"
+)
+
+// ssaEnvelopeClaims are claims about the SSA as a token, not about the software; they are not
+// flattened into the registration response.
+var ssaEnvelopeClaims = map[string]bool{"iss": true, "iat": true, "exp": true, "nbf": true, "jti": true, "aud": true}
+
+// registrationResponse is the OB DCR v3.2 response shape: the registered metadata, the SSA
+// claims flattened as top-level attributes (registered metadata wins on a clash), the
+// software_statement, and the RFC 7591/7592 attributes: client_id, client_id_issued_at,
+// registration_client_uri and, on creation only, the one-time credentials.
+func registrationResponse(rec *dcr.Registration, creds map[string]any, endpointURL string) map[string]any {
+	out := make(map[string]any, len(rec.Metadata)+len(rec.SSAClaims)+8)
+	for k, v := range rec.SSAClaims {
+		if !ssaEnvelopeClaims[k] {
+			out[k] = v
+		}
+	}
+	for k, v := range rec.Metadata {
+		out[k] = v
+	}
+	out["software_statement"] = rec.SoftwareStatement
+	out["client_id"] = rec.ClientID
+	out["client_id_issued_at"] = rec.IssuedAt.Unix()
+	out["registration_client_uri"] = endpointURL + "/" + rec.ClientID
+	for k, v := range creds {
+		out[k] = v
+	}
+	return out
+}
+
+func writeJSON(w http.ResponseWriter, status int, body map[string]any) {
+	w.Header().Set("Cache-Control", "no-store")
+	if body == nil {
+		w.WriteHeader(status)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(body)
+}

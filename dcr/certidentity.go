@@ -1,0 +1,36 @@
+package dcr
+
+import (
+	"crypto/x509"
+	"encoding/asn1"
+	"strings"
+)
+
+var oidOrganizationIdentifier = asn1.ObjectIdentifier{2, 5, 4, 97}
+
+// CertificateIdentity returns the organisation and software a TPP transport certificate was
+// issued to. OB directory certificates carry the org_id in OU and the software_id in CN
+// (`C=GB, O=OpenBanking, OU=<org_id>, CN=<software_id>`); eIDAS-style certificates carry the
+// organisation in organizationIdentifier (`PSDGB-OB-<org_id>` and similar), which is used when
+// there is no OU.
+func CertificateIdentity(cert *x509.Certificate) (orgID, softwareID string) {
+	if cert == nil {
+		return "", ""
+	}
+	softwareID = cert.Subject.CommonName
+	if len(cert.Subject.OrganizationalUnit) > 0 {
+		return cert.Subject.OrganizationalUnit[0], softwareID
+	}
+	for _, atv := range cert.Subject.Names {
+		if atv.Type.Equal(oidOrganizationIdentifier) {
+			if s, ok := atv.Value.(string); ok {
+				// PSD2 form: 2-letter type, 2-letter country, authority, id: PSDGB-OB-<id>.
+				if i := strings.LastIndex(s, "-"); i >= 0 && strings.Count(s, "-") >= 2 {
+					return s[i+1:], softwareID
+				}
+				return s, softwareID
+			}
+		}
+	}
+	return "", softwareID
+}

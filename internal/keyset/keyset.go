@@ -1,0 +1,263 @@
+// Package keyset is the Caddy-side configuration of JWKS key sources: where a protection's
+// verification keys come from (inline, file or URL) and the limits of outbound JWKS fetches.
+// Fetchers are shared across modules and `caddy reload` through a caddy.UsagePool keyed by
+// their configuration, so a reload keeps its warm caches.
+package keyset
+
+import (
+	"bytes"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/dcrgate/dcrgate/internal/jose"
+	"github.com/dcrgate/dcrgate/internal/jwks"
+)
+
+// Config says where verification keys come from. Exactly one field is set.
+type Config struct {
+	// JWKS is an inline JSON Web Key Set.
+	JWKS json.RawMessage `json:"jwks,omitempty"`
+	// File is the path of a JWKS file, read when the config is loaded.
+	File string `json:"file,omitempty"`
+	// URL is an https JWKS endpoint, fetched and cached under the fetch limits.
+	URL string `json:"url,omitempty"`
+}
+
+// IsZero reports whether no source is configured.
+func (c Config) IsZero() bool { return len(c.JWKS) == 0 && c.File == "" && c.URL == "" }
+
+// Validate checks that exactly one source is set.
+func (c Config) Validate() error {
+	n := 0
+	if len(c.JWKS) > 0 {
+		n++
+	}
+	if c.File != "" {
+		n++
+	}
+	if c.URL != "" {
+		n++
+	}
+	if n != 1 {
+		return fmt.Errorf("exactly one of jwks, jwks_file or jwks_url must be set (got %d)", n)
+	}
+	if c.URL != "" {
+		u, err := url.Parse(c.URL)
+		if err != nil || u.Scheme != "https" || u.Host == "" {
+			return fmt.Errorf("jwks_url %q must be an absolute https URL", c.URL)
+		}
+	}
+	return nil
+}
+
+// Open returns the key source. Inline and file sets are parsed now, so a broken key set fails
+// the config load rather than the first request.
+func (c Config) Open(f *jwks.Fetcher) (jose.KeySource, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	switch {
+	case len(c.JWKS) > 0:
+		set, err := jwks.ParseSet(c.JWKS)
+		if err != nil {
+			return nil, fmt.Errorf("inline jwks: %w", err)
+		}
+		return jwks.NewStatic(set), nil
+	case c.File != "":
+		set, err := jwks.LoadFile(c.File)
+		if err != nil {
+			return nil, fmt.Errorf("jwks_file: %w", err)
+		}
+		return jwks.NewStatic(set), nil
+	default:
+		u, _ := url.Parse(c.URL)
+		return f.Source(c.URL, []string{u.Host})
+	}
+}
+
+// UnmarshalCaddyfileKey parses one key-source sub-directive at the dispenser's position and
+// reports whether it was one: `jwks <json>`, `jwks_file <path>`, `jwks_url <url>`.
+func (c *Config) UnmarshalCaddyfileKey(d *caddyfile.Dispenser) (bool, error) {
+	switch d.Val() {
+	case "jwks", "jwks_file", "jwks_url":
+	default:
+		return false, nil
+	}
+	name := d.Val()
+	if !c.IsZero() {
+		return true, d.Errf("%s: a key source is already set (use one of jwks, jwks_file, jwks_url)", name)
+	}
+	var v string
+	if !d.Args(&v) {
+		return true, d.ArgErr()
+	}
+	if d.NextArg() {
+		return true, d.Errf("%s takes one argument", name)
+	}
+	switch name {
+	case "jwks":
+		if !json.Valid([]byte(v)) {
+			return true, d.Errf("jwks: not valid JSON")
+		}
+		c.JWKS = json.RawMessage(v)
+	case "jwks_file":
+		c.File = v
+	case "jwks_url":
+		c.URL = v
+	}
+	return true, nil
+}
+
+// FetchConfig bounds outbound JWKS fetches.
+type FetchConfig struct {
+	// Timeout of one fetch, default 5s.
+	Timeout caddy.Duration `json:"timeout,omitempty"`
+	// MaxSize of a JWKS response in bytes, default 256 KiB.
+	MaxSize int64 `json:"max_size,omitempty"`
+	// RefreshInterval is the least time between two refetches of one URL triggered by an
+	// unknown kid or a failing origin, default 1m.
+	RefreshInterval caddy.Duration `json:"refresh_interval,omitempty"`
+	// CacheTTL is used when the response has no cache headers, default 1h.
+	CacheTTL caddy.Duration `json:"cache_ttl,omitempty"`
+	// TrustedRoots are PEM files of the CAs trusted for JWKS endpoints; empty = system roots.
+	TrustedRoots []string `json:"trusted_roots,omitempty"`
+}
+
+func (fc FetchConfig) fetcherConfig() (jwks.FetcherConfig, error) {
+	cfg := jwks.FetcherConfig{
+		Timeout:                     time.Duration(fc.Timeout),
+		MaxBytes:                    fc.MaxSize,
+		RefreshOnUnknownKIDInterval: time.Duration(fc.RefreshInterval),
+		DefaultTTL:                  time.Duration(fc.CacheTTL),
+	}
+	if len(fc.TrustedRoots) > 0 {
+		pool := x509.NewCertPool()
+		for _, f := range fc.TrustedRoots {
+			pem, err := os.ReadFile(f)
+			if err != nil {
+				return cfg, fmt.Errorf("trusted_roots: %w", err)
+			}
+			if !pool.AppendCertsFromPEM(pem) {
+				return cfg, fmt.Errorf("trusted_roots: %s holds no PEM certificate", f)
+			}
+		}
+		cfg.RootCAs = pool
+	}
+	return cfg, nil
+}
+
+// UnmarshalCaddyfile parses a `fetch { timeout <d>; max_size <bytes>; refresh_interval <d>;
+// cache_ttl <d>; trusted_roots <pem>... }` block; the dispenser is at `fetch`.
+func (fc *FetchConfig) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		name := d.Val()
+		switch name {
+		case "timeout", "refresh_interval", "cache_ttl":
+			var v string
+			if !d.Args(&v) {
+				return d.ArgErr()
+			}
+			dur, err := caddy.ParseDuration(v)
+			if err != nil || dur <= 0 {
+				return d.Errf("%s: bad duration %q", name, v)
+			}
+			switch name {
+			case "timeout":
+				fc.Timeout = caddy.Duration(dur)
+			case "refresh_interval":
+				fc.RefreshInterval = caddy.Duration(dur)
+			default:
+				fc.CacheTTL = caddy.Duration(dur)
+			}
+		case "max_size":
+			var v string
+			if !d.Args(&v) {
+				return d.ArgErr()
+			}
+			n, err := ParseSize(v)
+			if err != nil {
+				return d.Errf("max_size: %v", err)
+			}
+			fc.MaxSize = n
+		case "trusted_roots":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.ArgErr()
+			}
+			fc.TrustedRoots = append(fc.TrustedRoots, args...)
+		default:
+			return d.Errf("fetch: unknown option %q", name)
+		}
+	}
+	return nil
+}
+
+// ParseSize parses a byte size such as 65536, 64KiB, 64KB, 1MiB.
+func ParseSize(s string) (int64, error) {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"KB", 1000}, {"MB", 1000 * 1000}, {"B", 1}}
+	mult := int64(1)
+	num := s
+	for _, u := range units {
+		if strings.HasSuffix(s, u.suffix) {
+			mult, num = u.mult, strings.TrimSuffix(s, u.suffix)
+			break
+		}
+	}
+	var n int64
+	if _, err := fmt.Sscanf(num, "%d", &n); err != nil || n <= 0 || fmt.Sprint(n) != num {
+		return 0, fmt.Errorf("bad size %q (want e.g. 65536, 64KiB, 1MiB)", s)
+	}
+	return n * mult, nil
+}
+
+// fetchers holds one jwks.Fetcher per distinct FetchConfig.
+var fetchers = caddy.NewUsagePool()
+
+type pooledFetcher struct{ *jwks.Fetcher }
+
+func (pooledFetcher) Destruct() error { return nil }
+
+// Fetcher is a fetcher shared by every module with the same fetch configuration.
+type Fetcher struct {
+	*jwks.Fetcher
+	key string
+}
+
+// Acquire returns the shared fetcher for fc; call Release when the module is cleaned up.
+func (fc FetchConfig) Acquire() (*Fetcher, error) {
+	var buf bytes.Buffer
+	_ = json.NewEncoder(&buf).Encode(fc)
+	key := "jwks-fetcher:" + buf.String()
+	v, _, err := fetchers.LoadOrNew(key, func() (caddy.Destructor, error) {
+		cfg, err := fc.fetcherConfig()
+		if err != nil {
+			return nil, err
+		}
+		return pooledFetcher{jwks.NewFetcher(cfg)}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Fetcher{Fetcher: v.(pooledFetcher).Fetcher, key: key}, nil
+}
+
+// Release gives the fetcher back to the pool.
+func (f *Fetcher) Release() {
+	if f != nil {
+		_, _ = fetchers.Delete(f.key)
+	}
+}

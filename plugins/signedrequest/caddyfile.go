@@ -1,0 +1,78 @@
+package signedrequest
+
+import (
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/dcrgate/dcrgate/internal/keyset"
+)
+
+// UnmarshalCaddyfile sets up the protection from Caddyfile tokens. Syntax, inside `dcr`:
+//
+//	signed_request {
+//	    audience <aud>...                     # required: this ASPSP's identifiers
+//	    algorithms <alg>...                   # default PS256 ES256
+//	    jwks_file <path> | jwks_url <url> | jwks <json>   # default: the SSA's software_jwks_endpoint
+//	    leeway <duration>                     # default 30s
+//	    max_age <duration>                    # oldest iat accepted, default 1h
+//	    max_lifetime <duration>               # longest exp - iat, default 1h
+//	    fetch { timeout <d>; max_size <size>; refresh_interval <d>; cache_ttl <d>; trusted_roots <pem>... }
+//	}
+func (s *SignedRequest) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // the module name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		var keys keyset.Config
+		if s.Keys != nil {
+			keys = *s.Keys
+		}
+		if ok, err := keys.UnmarshalCaddyfileKey(d); ok {
+			if err != nil {
+				return err
+			}
+			s.Keys = &keys
+			continue
+		}
+		switch d.Val() {
+		case "audience":
+			s.Audience = append(s.Audience, d.RemainingArgs()...)
+			if len(s.Audience) == 0 {
+				return d.ArgErr()
+			}
+		case "algorithms":
+			s.Algorithms = d.RemainingArgs()
+			if len(s.Algorithms) == 0 {
+				return d.ArgErr()
+			}
+		case "leeway", "max_age", "max_lifetime":
+			name := d.Val()
+			var v string
+			if !d.Args(&v) {
+				return d.ArgErr()
+			}
+			dur, err := caddy.ParseDuration(v)
+			if err != nil || dur <= 0 {
+				return d.Errf("%s: bad duration %q", name, v)
+			}
+			switch name {
+			case "leeway":
+				s.Leeway = caddy.Duration(dur)
+			case "max_age":
+				s.MaxAge = caddy.Duration(dur)
+			default:
+				s.MaxLifetime = caddy.Duration(dur)
+			}
+		case "fetch":
+			if err := s.Fetch.UnmarshalCaddyfile(d); err != nil {
+				return err
+			}
+		default:
+			return d.Errf("signed_request: unknown option %q", d.Val())
+		}
+	}
+	return nil
+}
+
+var _ caddyfile.Unmarshaler = (*SignedRequest)(nil)

@@ -1,0 +1,95 @@
+package softwarestatement
+
+import (
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+)
+
+// UnmarshalCaddyfile sets up the protection from Caddyfile tokens. Syntax, inside `dcr`:
+//
+//	software_statement {
+//	    directory <issuer> {
+//	        jwks_file <path> | jwks_url <https url> | jwks <inline json>
+//	        jwks_hosts <host[:port]>...
+//	        software_modes <mode>...          # default Live
+//	    }
+//	    algorithms <alg>...                   # default PS256 ES256
+//	    certificate_binding org_and_software|org|none
+//	    max_age <duration>                    # default none
+//	    leeway <duration>                     # default 30s
+//	    fetch { timeout <d>; max_size <size>; refresh_interval <d>; cache_ttl <d>; trusted_roots <pem>... }
+//	}
+func (s *SoftwareStatement) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // the module name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch d.Val() {
+		case "directory":
+			var dir Directory
+			if !d.Args(&dir.Issuer) {
+				return d.ArgErr()
+			}
+			for n2 := d.Nesting(); d.NextBlock(n2); {
+				if ok, err := dir.Keys.UnmarshalCaddyfileKey(d); ok {
+					if err != nil {
+						return err
+					}
+					continue
+				}
+				switch d.Val() {
+				case "jwks_hosts":
+					dir.JWKSHosts = append(dir.JWKSHosts, d.RemainingArgs()...)
+					if len(dir.JWKSHosts) == 0 {
+						return d.ArgErr()
+					}
+				case "software_modes":
+					dir.SoftwareModes = append(dir.SoftwareModes, d.RemainingArgs()...)
+					if len(dir.SoftwareModes) == 0 {
+						return d.ArgErr()
+					}
+				default:
+					return d.Errf("directory: unknown option %q", d.Val())
+				}
+			}
+			if dir.Keys.IsZero() {
+				return d.Errf("directory %q: one of jwks_file, jwks_url or jwks is required", dir.Issuer)
+			}
+			s.Directories = append(s.Directories, dir)
+		case "algorithms":
+			s.Algorithms = d.RemainingArgs()
+			if len(s.Algorithms) == 0 {
+				return d.ArgErr()
+			}
+		case "certificate_binding":
+			if !d.Args(&s.CertificateBinding) {
+				return d.ArgErr()
+			}
+		case "max_age", "leeway":
+			name := d.Val()
+			var v string
+			if !d.Args(&v) {
+				return d.ArgErr()
+			}
+			dur, err := caddy.ParseDuration(v)
+			if err != nil || dur < 0 {
+				return d.Errf("%s: bad duration %q", name, v)
+			}
+			if name == "max_age" {
+				s.MaxAge = caddy.Duration(dur)
+			} else {
+				s.Leeway = caddy.Duration(dur)
+			}
+		case "fetch":
+			if err := s.Fetch.UnmarshalCaddyfile(d); err != nil {
+				return err
+			}
+		default:
+			return d.Errf("software_statement: unknown option %q", d.Val())
+		}
+	}
+	return nil
+}
+
+var _ caddyfile.Unmarshaler = (*SoftwareStatement)(nil)
