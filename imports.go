@@ -1,0 +1,13 @@
+// Package dcrgate pulls in every dcrgate Caddy module, so that
+// `xcaddy build --with github.com/dcrgate/dcrgate` builds a Caddy with all of them.
+package dcrgate
+
+import (
+	_ "github.com/dcrgate/dcrgate/caddymodule"
+	_ "github.com/dcrgate/dcrgate/caddymodule/dcrcmd"
+	_ "github.com/dcrgate/dcrgate/plugins/mtls"
+	_ "github.com/dcrgate/dcrgate/plugins/signedrequest"
+	_ "github.com/dcrgate/dcrgate/plugins/softwarestatement"
+	_ "github.com/dcrgate/dcrgate/registrars/local"
+	_ "github.com/dcrgate/dcrgate/storage/caddystorage"
+)
