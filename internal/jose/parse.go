@@ -1,0 +1,158 @@
+package jose
+
+import (
+	"bytes"
+	"encoding/base64"
+	"fmt"
+)
+
+// b64 is unpadded base64url that also refuses non-zero trailing bits, so every token
+// has exactly one encoding and the bytes jwx re-encodes for verification are the bytes
+// that were signed.
+var b64 = base64.RawURLEncoding.Strict()
+
+// compactParts is a syntactically checked compact JWS.
+type compactParts struct {
+	header  Header
+	claims  map[string]any
+	payload []byte // decoded payload bytes, compared with what jwx verified
+}
+
+// ParseUnverified decodes a compact JWS without verifying it.
+//
+// Nothing it returns is trustworthy; it exists for routing (reading kid or iss to pick a
+// key source) and for Verify. It accepts only the compact serialization: exactly three
+// base64url parts separated by '.', no whitespace or padding, at most MaxTokenSize
+// bytes, a protected header that is a JSON object with a string alg, and a payload that
+// is a JSON object. JSON numbers are returned as json.Number.
+func ParseUnverified(token []byte) (Header, map[string]any, error) {
+	p, err := parseCompact(token)
+	if err != nil {
+		return Header{}, nil, err
+	}
+	return p.header, p.claims, nil
+}
+
+func parseCompact(token []byte) (*compactParts, error) {
+	if len(token) == 0 {
+		return nil, fmt.Errorf("%w: empty token", ErrMalformed)
+	}
+	if len(token) > MaxTokenSize {
+		return nil, fmt.Errorf("%w: token is %d bytes, limit is %d", ErrMalformed, len(token), MaxTokenSize)
+	}
+	if token[0] == '{' {
+		return nil, fmt.Errorf("%w: JSON serialization is not accepted, only compact serialization", ErrMalformed)
+	}
+	for i, c := range token {
+		if isBase64URL(c) || c == '.' {
+			continue
+		}
+		switch c {
+		case ' ', '\t', '\r', '\n':
+			return nil, fmt.Errorf("%w: whitespace at byte %d", ErrMalformed, i)
+		case '=':
+			return nil, fmt.Errorf("%w: base64 padding '=' at byte %d (base64url must be unpadded)", ErrMalformed, i)
+		default:
+			return nil, fmt.Errorf("%w: character %q at byte %d is not base64url", ErrMalformed, c, i)
+		}
+	}
+	if n := bytes.Count(token, []byte{'.'}) + 1; n != 3 {
+		return nil, fmt.Errorf("%w: compact JWS has %d parts, want 3", ErrMalformed, n)
+	}
+	first := bytes.IndexByte(token, '.')
+	second := first + 1 + bytes.IndexByte(token[first+1:], '.')
+	rawHeader, rawPayload, rawSig := token[:first], token[first+1:second], token[second+1:]
+	if len(rawHeader) == 0 {
+		return nil, fmt.Errorf("%w: protected header is empty", ErrMalformed)
+	}
+	if len(rawPayload) == 0 {
+		return nil, fmt.Errorf("%w: payload is empty (detached payloads are not accepted)", ErrMalformed)
+	}
+
+	headerJSON, err := decodePart(rawHeader)
+	if err != nil {
+		return nil, fmt.Errorf("%w: protected header: %v", ErrMalformed, err)
+	}
+	rawHdr, err := decodeObject(headerJSON)
+	if err != nil {
+		return nil, fmt.Errorf("%w: protected header: %v", ErrMalformed, err)
+	}
+	hdr, err := headerFrom(rawHdr)
+	if err != nil {
+		return nil, fmt.Errorf("%w: protected header: %v", ErrMalformed, err)
+	}
+	payload, err := decodePart(rawPayload)
+	if err != nil {
+		return nil, fmt.Errorf("%w: payload: %v", ErrMalformed, err)
+	}
+	claims, err := decodeObject(payload)
+	if err != nil {
+		return nil, fmt.Errorf("%w: payload: %v", ErrMalformed, err)
+	}
+	if _, err := decodePart(rawSig); err != nil {
+		return nil, fmt.Errorf("%w: signature: %v", ErrMalformed, err)
+	}
+	return &compactParts{header: hdr, claims: claims, payload: payload}, nil
+}
+
+func isBase64URL(c byte) bool {
+	return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_'
+}
+
+func decodePart(s []byte) ([]byte, error) {
+	out := make([]byte, b64.DecodedLen(len(s)))
+	n, err := b64.Decode(out, s)
+	if err != nil {
+		return nil, fmt.Errorf("invalid base64url: %v", err)
+	}
+	return out[:n], nil
+}
+
+// headerFrom extracts the registered parameters this package acts on and checks their
+// JSON types; a wrongly typed alg or kid must not be read as "absent".
+func headerFrom(raw map[string]any) (Header, error) {
+	h := Header{Raw: raw}
+	var err error
+	var ok bool
+	if h.Alg, ok, err = stringMember(raw, "alg"); err != nil {
+		return Header{}, err
+	} else if !ok || h.Alg == "" {
+		return Header{}, fmt.Errorf(`"alg" is missing`)
+	}
+	if h.Kid, _, err = stringMember(raw, "kid"); err != nil {
+		return Header{}, err
+	}
+	if h.Typ, _, err = stringMember(raw, "typ"); err != nil {
+		return Header{}, err
+	}
+	if h.Cty, _, err = stringMember(raw, "cty"); err != nil {
+		return Header{}, err
+	}
+	if v, present := raw["crit"]; present {
+		list, isList := v.([]any)
+		if !isList || len(list) == 0 {
+			return Header{}, fmt.Errorf(`"crit" must be a non-empty array of strings`)
+		}
+		h.Crit = make([]string, 0, len(list))
+		for _, e := range list {
+			s, isString := e.(string)
+			if !isString {
+				return Header{}, fmt.Errorf(`"crit" must be a non-empty array of strings`)
+			}
+			h.Crit = append(h.Crit, s)
+		}
+	}
+	return h, nil
+}
+
+func stringMember(m map[string]any, name string) (string, bool, error) {
+	v, ok := m[name]
+	if !ok {
+		return "", false, nil
+	}
+	s, ok := v.(string)
+	if !ok {
+		return "", true, fmt.Errorf("%q must be a string, got %s", name, jsonType(v))
+	}
+	return s, true, nil
+}

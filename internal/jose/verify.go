@@ -1,0 +1,200 @@
+package jose
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/big"
+	"slices"
+	"strings"
+
+	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/lestrrat-go/jwx/v2/jwk"
+	"github.com/lestrrat-go/jwx/v2/jws"
+)
+
+// MinRSABits is the smallest RSA modulus accepted for verification (OBIE and FAPI both
+// require 2048-bit keys).
+const MinRSABits = 2048
+
+// supportedAlgs are the asymmetric algorithms Verify can check. HMAC is absent on
+// purpose: a shared secret cannot be published in a JWKS, and allowing HS* is what makes
+// the RSA-public-key-as-HMAC-secret confusion attack possible.
+var supportedAlgs = []jwa.SignatureAlgorithm{
+	jwa.PS256, jwa.PS384, jwa.PS512,
+	jwa.RS256, jwa.RS384, jwa.RS512,
+	jwa.ES256, jwa.ES384, jwa.ES512,
+	jwa.EdDSA,
+}
+
+// ParseAlgs turns configured algorithm names into an allow-list for Verify.
+//
+// Names are case-sensitive as in RFC 7518. "none" and HS256/384/512 are refused, as is
+// any name not in the supported set (PS*, RS*, ES256/384/512, EdDSA) and an empty list.
+// Duplicates are dropped; order is kept.
+func ParseAlgs(names []string) ([]jwa.SignatureAlgorithm, error) {
+	if len(names) == 0 {
+		return nil, fmt.Errorf("%w: the algorithm list is empty", ErrAlgNotAllowed)
+	}
+	out := make([]jwa.SignatureAlgorithm, 0, len(names))
+	for _, name := range names {
+		alg := jwa.SignatureAlgorithm(name)
+		switch {
+		case alg == jwa.NoSignature:
+			return nil, fmt.Errorf(`%w: alg "none" is never allowed (unsigned tokens)`, ErrAlgNotAllowed)
+		case alg == jwa.HS256 || alg == jwa.HS384 || alg == jwa.HS512:
+			return nil, fmt.Errorf(`%w: alg %q is never allowed (HMAC needs a shared secret)`, ErrAlgNotAllowed, name)
+		case !slices.Contains(supportedAlgs, alg):
+			return nil, fmt.Errorf("%w: unknown alg %q (supported: %s)", ErrAlgNotAllowed, name, algList(supportedAlgs))
+		}
+		if !slices.Contains(out, alg) {
+			out = append(out, alg)
+		}
+	}
+	return out, nil
+}
+
+// Verify parses a compact JWS and verifies it with the key the KeySource holds for the
+// header kid. It returns the header and claims only when the signature is valid.
+//
+// The header alg must be in algs (a non-supported entry in algs, such as "none" or
+// HS256, is ignored rather than trusted, so callers that skip ParseAlgs stay safe). The
+// header must carry a kid, must not carry crit (no extension is understood), and must
+// not set b64. Keys in jwk, jku, x5u or x5c header parameters are ignored: nothing is
+// fetched and only the KeySource supplies keys. The key must allow signature use, match
+// the alg if it names one, and fit the alg by type, curve and size.
+func Verify(ctx context.Context, token []byte, algs []jwa.SignatureAlgorithm, keys KeySource) (Header, map[string]any, error) {
+	p, err := parseCompact(token)
+	if err != nil {
+		return Header{}, nil, err
+	}
+	hdr := p.header
+
+	alg := jwa.SignatureAlgorithm(hdr.Alg)
+	if !slices.Contains(algs, alg) || !slices.Contains(supportedAlgs, alg) {
+		return Header{}, nil, fmt.Errorf("%w: alg %q is not allowed (allowed: %s)", ErrAlgNotAllowed, hdr.Alg, algList(usable(algs)))
+	}
+	if len(hdr.Crit) > 0 {
+		return Header{}, nil, fmt.Errorf("%w: critical header parameter(s) %s are not understood", ErrMalformed, quoteList(hdr.Crit))
+	}
+	// RFC 7797 unencoded payloads change what is signed; this package never accepts them,
+	// and jwx would otherwise honour b64=false even without crit.
+	if v, ok := hdr.Raw["b64"]; ok && v != true {
+		return Header{}, nil, fmt.Errorf(`%w: header parameter "b64" other than true is not accepted`, ErrMalformed)
+	}
+	if hdr.Kid == "" {
+		return Header{}, nil, fmt.Errorf("%w: header has no kid", ErrMissingKID)
+	}
+	if keys == nil {
+		return Header{}, nil, fmt.Errorf("%w: no key source configured", ErrKeyUnavailable)
+	}
+
+	key, err := keys.Key(ctx, hdr.Kid)
+	switch {
+	case errors.Is(err, ErrUnknownKID):
+		return Header{}, nil, fmt.Errorf("looking up kid %q: %w", hdr.Kid, err)
+	case errors.Is(err, ErrKeyUnavailable):
+		return Header{}, nil, fmt.Errorf("looking up kid %q: %w", hdr.Kid, err)
+	case err != nil:
+		return Header{}, nil, fmt.Errorf("%w: looking up kid %q: %w", ErrKeyUnavailable, hdr.Kid, err)
+	case key == nil:
+		return Header{}, nil, fmt.Errorf("%w: key source returned no key for kid %q", ErrKeyUnavailable, hdr.Kid)
+	}
+	pub, err := usableKey(key, hdr.Kid, alg)
+	if err != nil {
+		return Header{}, nil, err
+	}
+
+	// Only jws.WithKey is passed: no WithVerifyAuto or key set, so jwx has no way to
+	// fetch or pick a key from the token. WithCompact stops it from auto-detecting JSON.
+	verified, err := jws.Verify(token, jws.WithKey(alg, pub), jws.WithCompact(), jws.WithValidateKey(true))
+	if err != nil {
+		if jws.IsVerificationError(err) {
+			return Header{}, nil, fmt.Errorf("%w: signature does not verify with key %q (%s)", ErrBadSignature, hdr.Kid, alg)
+		}
+		return Header{}, nil, fmt.Errorf("%w: token rejected by the JWS library: %v", ErrMalformed, err)
+	}
+	// Our decoder and jwx decoded the same canonical base64; if they ever disagreed the
+	// claims we return would not be the ones that were signed.
+	if !bytes.Equal(verified, p.payload) {
+		return Header{}, nil, fmt.Errorf("%w: verified payload differs from parsed payload", ErrBadSignature)
+	}
+	return hdr, p.claims, nil
+}
+
+// usableKey checks that key may verify a token signed with alg and returns its public
+// half. A private key is accepted and reduced to its public key.
+func usableKey(key jwk.Key, kid string, alg jwa.SignatureAlgorithm) (jwk.Key, error) {
+	if use := key.KeyUsage(); use != "" && use != string(jwk.ForSignature) {
+		return nil, fmt.Errorf(`%w: key %q has use %q, want "sig"`, ErrKeyNotUsable, kid, use)
+	}
+	if ops := key.KeyOps(); len(ops) > 0 && !slices.Contains(ops, jwk.KeyOpVerify) {
+		return nil, fmt.Errorf(`%w: key %q has key_ops %v without "verify"`, ErrKeyNotUsable, kid, ops)
+	}
+	if ka := key.Algorithm(); ka != nil && ka.String() != "" && ka.String() != alg.String() {
+		return nil, fmt.Errorf("%w: key %q is for alg %q, token uses %q", ErrKeyNotUsable, kid, ka.String(), alg)
+	}
+	pub, err := jwk.PublicKeyOf(key)
+	if err != nil {
+		return nil, fmt.Errorf("%w: key %q: %v", ErrKeyNotUsable, kid, err)
+	}
+
+	switch {
+	case strings.HasPrefix(string(alg), "PS"), strings.HasPrefix(string(alg), "RS"):
+		rsaKey, ok := pub.(jwk.RSAPublicKey)
+		if !ok {
+			return nil, fmt.Errorf("%w: alg %q needs an RSA key, key %q has kty %q", ErrKeyNotUsable, alg, kid, pub.KeyType())
+		}
+		if bits := new(big.Int).SetBytes(rsaKey.N()).BitLen(); bits < MinRSABits {
+			return nil, fmt.Errorf("%w: key %q is RSA-%d, minimum is %d bits", ErrKeyNotUsable, kid, bits, MinRSABits)
+		}
+	case alg == jwa.ES256 || alg == jwa.ES384 || alg == jwa.ES512:
+		want := map[jwa.SignatureAlgorithm]jwa.EllipticCurveAlgorithm{jwa.ES256: jwa.P256, jwa.ES384: jwa.P384, jwa.ES512: jwa.P521}[alg]
+		ecKey, ok := pub.(jwk.ECDSAPublicKey)
+		if !ok {
+			return nil, fmt.Errorf("%w: alg %q needs an EC %s key, key %q has kty %q", ErrKeyNotUsable, alg, want, kid, pub.KeyType())
+		}
+		if ecKey.Crv() != want {
+			return nil, fmt.Errorf("%w: alg %q needs curve %s, key %q is on %q", ErrKeyNotUsable, alg, want, kid, ecKey.Crv())
+		}
+	case alg == jwa.EdDSA:
+		okpKey, ok := pub.(jwk.OKPPublicKey)
+		if !ok || okpKey.Crv() != jwa.Ed25519 {
+			return nil, fmt.Errorf("%w: alg %q needs an OKP Ed25519 key, key %q has kty %q", ErrKeyNotUsable, alg, kid, pub.KeyType())
+		}
+	default:
+		// Unreachable while supportedAlgs and this switch agree; fail closed if they drift.
+		return nil, fmt.Errorf("%w: no key rule for alg %q", ErrAlgNotAllowed, alg)
+	}
+	return pub, nil
+}
+
+func usable(algs []jwa.SignatureAlgorithm) []jwa.SignatureAlgorithm {
+	var out []jwa.SignatureAlgorithm
+	for _, a := range algs {
+		if slices.Contains(supportedAlgs, a) && !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func algList(algs []jwa.SignatureAlgorithm) string {
+	if len(algs) == 0 {
+		return "none configured"
+	}
+	names := make([]string, len(algs))
+	for i, a := range algs {
+		names[i] = string(a)
+	}
+	return strings.Join(names, ", ")
+}
+
+func quoteList(list []string) string {
+	q := make([]string, len(list))
+	for i, s := range list {
+		q[i] = fmt.Sprintf("%q", s)
+	}
+	return strings.Join(q, ", ")
+}
