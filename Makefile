@@ -1,0 +1,38 @@
+# dcrgate: Caddy with the OB DCR modules.
+GO        ?= go
+BIN       := bin/caddy
+SANDBOX   ?= sandbox
+GOTESTFLAGS ?= -count=1 -timeout 15m
+
+.PHONY: build run sandbox test unit integration bench fuzz xcaddy vet clean
+
+build:
+	$(GO) build -o $(BIN) ./cmd/caddy
+
+# Builds, creates ./sandbox when it is missing, and serves https://localhost:8443/register.
+run: build
+	@[ -f $(SANDBOX)/sandbox.json ] || ./$(BIN) dcr sandbox init --dir $(SANDBOX)
+	./$(BIN) run --config Caddyfile --adapter caddyfile
+
+sandbox: build
+	./$(BIN) dcr sandbox init --dir $(SANDBOX) --force
+
+vet:
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+# The whole suite: unit tests, Caddyfile adapt golden files, integration tests that start the
+# real binary with real mTLS, and the benchmarks in a short mode so they cannot rot.
+test: vet
+	$(GO) test $(GOTESTFLAGS) ./...
+	$(GO) test -run '^$$' -bench . -benchtime 20x ./caddymodule/...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 3s ./caddymodule/...
+
+# Builds the same binary with the xcaddy library from xcaddy.json.
+xcaddy:
+	$(GO) run ./internal/xcaddybuild -manifest xcaddy.json
+
+clean:
+	rm -rf bin

@@ -1,0 +1,283 @@
+// Package gatewaytest runs the real gateway binary for integration tests: it builds
+// ./cmd/caddy once per test process, lays out a sandbox trust setup, writes a Caddyfile on free
+// ports and starts `caddy run` with its own data directory (the embedded store lives there).
+package gatewaytest
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/dcrgate/dcrgate/internal/sandbox"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// Binary builds the gateway once per test process and returns its path.
+func Binary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		_, file, _, _ := runtime.Caller(0)
+		root := filepath.Join(filepath.Dir(file), "..", "..")
+		dir, err := os.MkdirTemp("", "dcrgate-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "caddy")
+		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/caddy")
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build ./cmd/caddy: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// FreePort returns a TCP port that was free a moment ago on 127.0.0.1.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Options shape one gateway.
+type Options struct {
+	// TPPs in the sandbox; default 2.
+	TPPs int
+	// Sandbox reuses an existing sandbox directory (e.g. for a second node).
+	Sandbox *sandbox.Sandbox
+	// DCRBlock replaces the body of the `dcr /register { ... }` block; {{SANDBOX}} is replaced
+	// by the sandbox directory and {{BASE}} by https://localhost:<port>.
+	DCRBlock string
+	// Port to listen on; default a free one (required equal to the sandbox's when reusing it).
+	Port int
+}
+
+// DefaultDCRBlock is the protection set of the example Caddyfile.
+const DefaultDCRBlock = `
+		mtls
+		software_statement {
+			directory "OpenBanking Ltd" {
+				jwks_file {{SANDBOX}}/directory/jwks.json
+				jwks_hosts localhost:{{PORT}}
+				software_modes Test Live
+			}
+			fetch {
+				trusted_roots {{SANDBOX}}/ca/bundle.pem
+			}
+		}
+		signed_request {
+			audience {{BASE}}
+			fetch {
+				trusted_roots {{SANDBOX}}/ca/bundle.pem
+			}
+		}
+`
+
+// Gateway is one running gateway process.
+type Gateway struct {
+	t         testing.TB
+	Dir       string
+	Port      int
+	BaseURL   string
+	Endpoint  string
+	DataDir   string
+	Sandbox   *sandbox.Sandbox
+	Caddyfile string
+
+	cmd    *exec.Cmd
+	exited chan struct{}
+	logs   *syncBuffer
+}
+
+// Start lays out everything and starts the gateway; it is stopped when the test ends.
+func Start(t testing.TB, o Options) *Gateway {
+	t.Helper()
+	bin := Binary(t)
+	dir := t.TempDir()
+	g := &Gateway{t: t, Dir: dir, DataDir: filepath.Join(dir, "data")}
+	if o.Sandbox != nil {
+		g.Sandbox = o.Sandbox
+		g.Port = o.Port
+	} else {
+		g.Port = o.Port
+		if g.Port == 0 {
+			g.Port = FreePort(t)
+		}
+		if o.TPPs == 0 {
+			o.TPPs = 2
+		}
+		sb, err := sandbox.Init(sandbox.Options{Dir: filepath.Join(dir, "sandbox"), TPPs: o.TPPs,
+			BaseURL: fmt.Sprintf("https://localhost:%d", g.Port)})
+		if err != nil {
+			t.Fatalf("sandbox init: %v", err)
+		}
+		g.Sandbox = sb
+	}
+	g.BaseURL = fmt.Sprintf("https://localhost:%d", g.Port)
+	g.Endpoint = g.BaseURL + "/register"
+	block := o.DCRBlock
+	if block == "" {
+		block = DefaultDCRBlock
+	}
+	sbDir := g.Sandbox.Dir
+	r := strings.NewReplacer("{{SANDBOX}}", sbDir, "{{BASE}}", g.BaseURL, "{{PORT}}", fmt.Sprint(g.Port))
+	backend := FreePort(t)
+	g.Caddyfile = r.Replace(fmt.Sprintf(`{
+	admin off
+	https_port %d
+	http_port %d
+	auto_https disable_redirects
+	storage file_system %s
+}
+
+localhost:%d {
+	tls {{SANDBOX}}/server/cert.pem {{SANDBOX}}/server/key.pem {
+		client_auth {
+			mode verify_if_given
+			trust_pool file {{SANDBOX}}/ca/bundle.pem
+		}
+	}
+	handle_path /sandbox/jwks/* {
+		root * {{SANDBOX}}/jwks
+		file_server
+	}
+	dcr /register {
+%s
+	}
+	reverse_proxy 127.0.0.1:%d
+}
+
+http://127.0.0.1:%d {
+	respond "backend: {method} {uri}" 200
+}
+`, g.Port, FreePort(t), g.DataDir, g.Port, block, backend, backend))
+	if err := os.WriteFile(filepath.Join(dir, "Caddyfile"), []byte(g.Caddyfile), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	g.logs = &syncBuffer{}
+	g.start(bin)
+	t.Cleanup(g.Stop)
+	return g
+}
+
+func (g *Gateway) start(bin string) {
+	g.t.Helper()
+	cmd := exec.Command(bin, "run", "--config", filepath.Join(g.Dir, "Caddyfile"), "--adapter", "caddyfile")
+	cmd.Dir = g.Dir
+	cmd.Env = append(os.Environ(), "HOME="+g.Dir, "XDG_DATA_HOME="+g.DataDir, "XDG_CONFIG_HOME="+filepath.Join(g.Dir, "config"))
+	cmd.Stdout = g.logs
+	cmd.Stderr = g.logs
+	if err := cmd.Start(); err != nil {
+		g.t.Fatal(err)
+	}
+	g.cmd = cmd
+	exited := make(chan struct{})
+	g.exited = exited
+	go func() { _ = cmd.Wait(); close(exited) }()
+	// Ready when the TLS listener answers a request.
+	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		select {
+		case <-exited:
+			g.t.Fatalf("gateway exited during start:\n%s", g.logs.String())
+		default:
+		}
+		resp, err := client.Get(g.BaseURL + "/healthz-probe")
+		if err == nil {
+			resp.Body.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			g.t.Fatalf("gateway did not start: %v\n%s", err, g.logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Stop ends the gateway (gracefully, then by force).
+func (g *Gateway) Stop() {
+	if g.cmd == nil || g.cmd.Process == nil {
+		return
+	}
+	_ = g.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-g.exited:
+	case <-time.After(10 * time.Second):
+		_ = g.cmd.Process.Kill()
+		<-g.exited
+	}
+	g.cmd = nil
+}
+
+// Restart stops the gateway and starts it again on the same data directory.
+func (g *Gateway) Restart() {
+	g.t.Helper()
+	g.Stop()
+	g.start(Binary(g.t))
+}
+
+// Logs returns what the gateway printed so far.
+func (g *Gateway) Logs() string { return g.logs.String() }
+
+// StoreFiles lists the files of the embedded store below the data directory whose path
+// contains part (e.g. "/registrations/" or "/once/").
+func (g *Gateway) StoreFiles(part string) []string {
+	var out []string
+	_ = filepath.Walk(g.DataDir, func(p string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() && strings.Contains(p, part) && !strings.HasSuffix(p, ".lock") {
+			out = append(out, p)
+		}
+		return nil
+	})
+	return out
+}
+
+// Context returns a context bounded for one test step.
+func Context(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
