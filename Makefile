@@ -32,7 +32,7 @@ bench:
 
 # Builds the same binary with the xcaddy library from xcaddy.json.
 xcaddy:
-	$(GO) run ./internal/xcaddybuild -manifest xcaddy.json
+	cd tools/xcaddy && $(GO) run . -manifest ../../xcaddy.json
 
 clean:
 	rm -rf bin
