@@ -167,7 +167,7 @@ func (h *Handler) unmarshalProfile(d *caddyfile.Dispenser) error {
 			if err != nil || len(args) != 1 {
 				return d.Errf("profile: require_id_token_signed_response_alg takes true or false")
 			}
-			p.RequireIDTokenSignedResponseAlg = b
+			p.RequireIDTokenSignedResponseAlg = &b
 		case "max_redirect_uri_length":
 			n, err := strconv.Atoi(args[0])
 			if err != nil || n <= 0 || len(args) != 1 {
