@@ -111,6 +111,29 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	slices.SortStableFunc(h.protections, func(a, b namedProtection) int { return cmp.Compare(rankOf(a.name), rankOf(b.name)) })
 
+	if err := h.provisionStore(ctx); err != nil {
+		return err
+	}
+
+	if h.RegistrarRaw == nil {
+		h.RegistrarRaw = caddyconfig.JSONModuleObject(struct{}{}, "registrar", "local", nil)
+	}
+	mod, err := ctx.LoadModule(h, "RegistrarRaw")
+	if err != nil {
+		return fmt.Errorf("loading registrar: %w", err)
+	}
+	if h.registrar, _ = mod.(dcr.Registrar); h.registrar == nil {
+		return fmt.Errorf("registrar module %T is not a dcr.Registrar", mod)
+	}
+	return nil
+}
+
+// provisionStore loads the store module, unless one was set directly (in-process tests and
+// embedders that bring their own store).
+func (h *Handler) provisionStore(ctx caddy.Context) error {
+	if h.store != nil {
+		return nil
+	}
 	if h.StorageRaw == nil {
 		h.StorageRaw = caddyconfig.JSONModuleObject(struct{}{}, "backend", "caddy", nil)
 	}
@@ -120,17 +143,6 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	if h.store, _ = mod.(dcr.Store); h.store == nil {
 		return fmt.Errorf("storage module %T is not a dcr.Store", mod)
-	}
-
-	if h.RegistrarRaw == nil {
-		h.RegistrarRaw = caddyconfig.JSONModuleObject(struct{}{}, "registrar", "local", nil)
-	}
-	mod, err = ctx.LoadModule(h, "RegistrarRaw")
-	if err != nil {
-		return fmt.Errorf("loading registrar: %w", err)
-	}
-	if h.registrar, _ = mod.(dcr.Registrar); h.registrar == nil {
-		return fmt.Errorf("registrar module %T is not a dcr.Registrar", mod)
 	}
 	return nil
 }
