@@ -1,0 +1,79 @@
+package caddystorage
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/caddyserver/certmagic"
+)
+
+// lockTimeout bounds how long an operation waits for a key. It is above twice certmagic's
+// FileStorage lock freshness interval (5s), so a lock file left by a crashed process is
+// declared stale and taken over before a waiter gives up.
+const lockTimeout = 15 * time.Second
+
+// stripes is the number of in-process lock stripes. Keys are SHA-256 hashes, so their first
+// byte spreads them evenly; unrelated keys sharing a stripe only wait for each other briefly.
+const stripes = 256
+
+// keyLocks serialises writers of one key: first among the goroutines of this process, on a
+// stripe, then across processes with the storage lock. The in-process stage matters for
+// speed, not correctness: certmagic's FileStorage polls a contended lock once per second, so
+// without it two requests of one process racing on a key would wait a second.
+type keyLocks struct {
+	storage certmagic.Storage
+	// Each stripe is a one-slot semaphore rather than a sync.Mutex so that waiting for it
+	// honours the caller's context.
+	stripes [stripes]chan struct{}
+}
+
+func newKeyLocks(storage certmagic.Storage) *keyLocks {
+	l := &keyLocks{storage: storage}
+	for i := range l.stripes {
+		l.stripes[i] = make(chan struct{}, 1)
+	}
+	return l
+}
+
+// lock takes the lock of the storage key name, whose variable part is the hex hash h (which
+// picks the stripe). The returned unlock must be called exactly once.
+func (l *keyLocks) lock(ctx context.Context, name, h string) (unlock func() error, err error) {
+	waitCtx, cancel := context.WithTimeout(ctx, lockTimeout)
+	defer cancel()
+
+	sem := l.stripes[stripeOf(h)]
+	select {
+	case sem <- struct{}{}:
+	case <-waitCtx.Done():
+		return nil, fmt.Errorf("caddystorage: waiting for the lock of %s: %w", name, waitCtx.Err())
+	}
+	if err := l.storage.Lock(waitCtx, name); err != nil {
+		<-sem
+		return nil, fmt.Errorf("caddystorage: taking the storage lock of %s: %w", name, err)
+	}
+	return func() error {
+		defer func() { <-sem }()
+		// Unlock even when the request was cancelled meanwhile: the critical section ran, and
+		// a lock left behind would block the key until it goes stale.
+		return l.storage.Unlock(context.WithoutCancel(ctx), name)
+	}, nil
+}
+
+// stripeOf reads the first byte of a hex hash.
+func stripeOf(h string) byte {
+	var b byte
+	for i := 0; i < 2 && i < len(h); i++ {
+		c := h[i]
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c -= 'a' - 10
+		default:
+			c = 0
+		}
+		b = b<<4 | c
+	}
+	return b
+}
