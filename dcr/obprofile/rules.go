@@ -286,12 +286,14 @@ func quoteAll(ss []string) []string {
 // fragment or user info, whose host is not localhost, a loopback or unspecified IP, no longer
 // than cfg.MaxRedirectURILength, each listed verbatim in the SSA's software_redirect_uris.
 // Omitted, the SSA's URIs are registered (checked the same way); it is an error for a client
-// that uses authorization_code to end up with none.
+// that uses authorization_code to end up with none. Problems with a URI are
+// invalid_redirect_uri; a value of the wrong JSON type is invalid_client_metadata.
 func CheckRedirectURIs(cfg *Config, in Input, md map[string]any) *dcr.Error {
 	const name = "redirect_uris"
 	uris, ok, err := stringArrayClaim(md, name)
 	if err != nil {
-		return dcr.BadRedirectURI("%s", err.Description)
+		// A wrong JSON type is malformed metadata, like for every other claim.
+		return err
 	}
 	needsRedirect := slices.Contains(grantTypes(md), GrantAuthorizationCode)
 	if !ok {
