@@ -35,6 +35,9 @@ with each TPP's transport certificate, signing keys, ssa.jwt and tpp.json.`,
 			return ExitUsage, errors.New("--tpps must be at least 1")
 		}
 		sb, err := sandbox.Init(opts)
+		if errors.Is(err, sandbox.ErrExists) {
+			return ExitRejected, fmt.Errorf("%w (--force replaces it)", err)
+		}
 		if err != nil {
 			return ExitRejected, err
 		}

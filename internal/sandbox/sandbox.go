@@ -32,7 +32,7 @@ const (
 )
 
 // ErrExists is returned by Init when Dir already holds a sandbox and Options.Force is false.
-var ErrExists = errors.New("sandbox: directory already contains a sandbox (use Force to overwrite)")
+var ErrExists = errors.New("sandbox: directory already contains a sandbox")
 
 // Names of the files and directories of the layout, relative to the sandbox directory.
 const (
