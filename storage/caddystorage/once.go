@@ -25,7 +25,12 @@ func (s *Store) onceKey(keyHash string) string { return s.onceDir() + "/" + keyH
 // Claim records key for ttl unless it is recorded and unexpired, and reports whether it did.
 // The check and the write run under the key's lock, so of concurrent claims (in this process
 // or another one on the same storage) exactly one wins.
+// A ttl that is not positive is an error rather than a claim that lapses at once, which would
+// silently turn replay protection off.
 func (s *Store) Claim(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	if ttl <= 0 {
+		return false, fmt.Errorf("caddystorage: Claim with a ttl of %v; it must be positive", ttl)
+	}
 	keyHash := hashID(key)
 	storageKey := s.onceKey(keyHash)
 	unlock, err := s.locks.lock(ctx, storageKey, keyHash)

@@ -64,6 +64,9 @@ func (s *Store) Create(ctx context.Context, rec *dcr.Registration) error {
 	if rec == nil {
 		return errors.New("caddystorage: Create of a nil registration")
 	}
+	if rec.ClientID == "" {
+		return errors.New("caddystorage: Create of a registration without client_id")
+	}
 	if rec.Deleted() {
 		return errors.New("caddystorage: Create of a deleted registration")
 	}
@@ -257,7 +260,7 @@ func (s *Store) list(ctx context.Context, kind, id string, field func(*dcr.Regis
 // writer's temporary file renamed into place, an index entry removed), so a listing of a
 // directory that does exist is retried.
 func (s *Store) listKeys(ctx context.Context, dir string) ([]string, error) {
-	const attempts = 5
+	const attempts = 10 // backing off 1ms, 2ms, ...: at most ~55ms on a very busy directory
 	var err error
 	for attempt := range attempts {
 		var keys []string

@@ -401,6 +401,29 @@ func (f *failingStorage) List(ctx context.Context, p string, recursive bool) ([]
 	return f.Storage.List(ctx, p, recursive)
 }
 
+func TestRejectsCallerBugs(t *testing.T) {
+	s, _ := newFileStore(t)
+	ctx := t.Context()
+	for _, ttl := range []time.Duration{0, -time.Second} {
+		if ok, err := s.Claim(ctx, "k", ttl); ok || err == nil {
+			t.Errorf("Claim with ttl %v = %v, %v; want an error", ttl, ok, err)
+		}
+	}
+	noID := storetest.NewRegistration(1)
+	noID.ClientID = ""
+	deleted := storetest.NewRegistration(2)
+	now := time.Now()
+	deleted.DeletedAt = &now
+	for name, rec := range map[string]*dcr.Registration{"nil": nil, "no client_id": noID, "tombstone": deleted} {
+		if err := s.Create(ctx, rec); err == nil || errors.Is(err, dcr.ErrExists) {
+			t.Errorf("Create(%s) = %v, want a plain error", name, err)
+		}
+	}
+	if err := s.Update(ctx, nil); err == nil {
+		t.Error("Update(nil) = nil")
+	}
+}
+
 func TestValidatePrefix(t *testing.T) {
 	for _, ok := range []string{"dcr", "a/b", "dcr-prod", "x.y"} {
 		if err := validatePrefix(ok); err != nil {
