@@ -73,7 +73,7 @@ func Verify(ctx context.Context, token []byte, algs []jwa.SignatureAlgorithm, ke
 
 	alg := jwa.SignatureAlgorithm(hdr.Alg)
 	if !slices.Contains(algs, alg) || !slices.Contains(supportedAlgs, alg) {
-		return Header{}, nil, fmt.Errorf("%w: alg %q is not allowed (allowed: %s)", ErrAlgNotAllowed, hdr.Alg, algList(usable(algs)))
+		return Header{}, nil, fmt.Errorf("%w: alg %q is not allowed (allowed: %s)", ErrAlgNotAllowed, clip(hdr.Alg), algList(usable(algs)))
 	}
 	if len(hdr.Crit) > 0 {
 		return Header{}, nil, fmt.Errorf("%w: critical header parameter(s) %s are not understood", ErrMalformed, quoteList(hdr.Crit))
@@ -90,18 +90,19 @@ func Verify(ctx context.Context, token []byte, algs []jwa.SignatureAlgorithm, ke
 		return Header{}, nil, fmt.Errorf("%w: no key source configured", ErrKeyUnavailable)
 	}
 
+	kid := clip(hdr.Kid) // for messages only
 	key, err := keys.Key(ctx, hdr.Kid)
 	switch {
 	case errors.Is(err, ErrUnknownKID):
-		return Header{}, nil, fmt.Errorf("looking up kid %q: %w", hdr.Kid, err)
+		return Header{}, nil, fmt.Errorf("looking up kid %q: %w", kid, err)
 	case errors.Is(err, ErrKeyUnavailable):
-		return Header{}, nil, fmt.Errorf("looking up kid %q: %w", hdr.Kid, err)
+		return Header{}, nil, fmt.Errorf("looking up kid %q: %w", kid, err)
 	case err != nil:
-		return Header{}, nil, fmt.Errorf("%w: looking up kid %q: %w", ErrKeyUnavailable, hdr.Kid, err)
+		return Header{}, nil, fmt.Errorf("%w: looking up kid %q: %w", ErrKeyUnavailable, kid, err)
 	case key == nil:
-		return Header{}, nil, fmt.Errorf("%w: key source returned no key for kid %q", ErrKeyUnavailable, hdr.Kid)
+		return Header{}, nil, fmt.Errorf("%w: key source returned no key for kid %q", ErrKeyUnavailable, kid)
 	}
-	pub, err := usableKey(key, hdr.Kid, alg)
+	pub, err := usableKey(key, kid, alg)
 	if err != nil {
 		return Header{}, nil, err
 	}
@@ -111,7 +112,7 @@ func Verify(ctx context.Context, token []byte, algs []jwa.SignatureAlgorithm, ke
 	verified, err := jws.Verify(token, jws.WithKey(alg, pub), jws.WithCompact(), jws.WithValidateKey(true))
 	if err != nil {
 		if jws.IsVerificationError(err) {
-			return Header{}, nil, fmt.Errorf("%w: signature does not verify with key %q (%s)", ErrBadSignature, hdr.Kid, alg)
+			return Header{}, nil, fmt.Errorf("%w: signature does not verify with key %q (%s)", ErrBadSignature, kid, alg)
 		}
 		return Header{}, nil, fmt.Errorf("%w: token rejected by the JWS library: %v", ErrMalformed, err)
 	}
@@ -125,6 +126,7 @@ func Verify(ctx context.Context, token []byte, algs []jwa.SignatureAlgorithm, ke
 
 // usableKey checks that key may verify a token signed with alg and returns its public
 // half. A private key is accepted and reduced to its public key.
+// kid is used only in messages.
 func usableKey(key jwk.Key, kid string, alg jwa.SignatureAlgorithm) (jwk.Key, error) {
 	if use := key.KeyUsage(); use != "" && use != string(jwk.ForSignature) {
 		return nil, fmt.Errorf(`%w: key %q has use %q, want "sig"`, ErrKeyNotUsable, kid, use)
@@ -192,9 +194,22 @@ func algList(algs []jwa.SignatureAlgorithm) string {
 }
 
 func quoteList(list []string) string {
-	q := make([]string, len(list))
-	for i, s := range list {
-		q[i] = fmt.Sprintf("%q", s)
+	const maxShown = 5
+	q := make([]string, 0, min(len(list), maxShown)+1)
+	for _, s := range list[:min(len(list), maxShown)] {
+		q = append(q, fmt.Sprintf("%q", clip(s)))
+	}
+	if len(list) > maxShown {
+		q = append(q, fmt.Sprintf("and %d more", len(list)-maxShown))
 	}
 	return strings.Join(q, ", ")
+}
+
+// clip shortens attacker-supplied strings quoted in errors, which end up in logs.
+func clip(s string) string {
+	const maxLen = 64
+	if len(s) <= maxLen {
+		return s
+	}
+	return strings.ToValidUTF8(s[:maxLen], "") + "..."
 }

@@ -114,7 +114,8 @@ type flight struct {
 	// abandoned is set when every waiter gave up; the fetch then does not count as a
 	// failed attempt.
 	abandoned   bool
-	prevAttempt time.Time
+	started     time.Time // what this fetch wrote to entry.lastAttempt
+	prevAttempt time.Time // entry.lastAttempt before this fetch, restored if abandoned
 }
 
 // NewFetcher returns a Fetcher with its own HTTP client built from cfg.
@@ -184,18 +185,19 @@ func (f *Fetcher) Key(ctx context.Context, url, kid string) (jwk.Key, error) {
 	if _, err := checkURLShape(url); err != nil {
 		return nil, err
 	}
+	kidq, urlq := clip(kid), clip(url) // for messages only
 
 	fetched, fetchErr := f.fetchIfDue(ctx, url, func(e *entry, now time.Time) bool {
 		return e == nil || !now.Before(e.refreshAt)
 	})
 	if fetched && ctx.Err() != nil {
-		return nil, fmt.Errorf("%w: waiting for key set %s: %w", jose.ErrKeyUnavailable, url, ctx.Err())
+		return nil, fmt.Errorf("%w: waiting for key set %s: %w", jose.ErrKeyUnavailable, urlq, ctx.Err())
 	}
 	key, have := f.lookup(url, kid)
 	if !have {
 		// No set at all: the fetch must have failed (or been abandoned).
 		if fetchErr == nil {
-			fetchErr = fmt.Errorf("%w: %w: no key set for %s", ErrFetch, jose.ErrKeyUnavailable, url)
+			fetchErr = fmt.Errorf("%w: %w: no key set for %s", ErrFetch, jose.ErrKeyUnavailable, urlq)
 		}
 		return nil, fetchErr
 	}
@@ -210,17 +212,17 @@ func (f *Fetcher) Key(ctx context.Context, url, kid string) (jwk.Key, error) {
 			return e == nil || !now.Before(e.lastAttempt.Add(f.cfg.RefreshOnUnknownKIDInterval))
 		})
 		if refetched && ctx.Err() != nil {
-			return nil, fmt.Errorf("%w: waiting for key set %s: %w", jose.ErrKeyUnavailable, url, ctx.Err())
+			return nil, fmt.Errorf("%w: waiting for key set %s: %w", jose.ErrKeyUnavailable, urlq, ctx.Err())
 		}
 		if key, _ = f.lookup(url, kid); key != nil {
 			return key, nil
 		}
 		if err != nil {
 			// Still an unknown kid: the cached set is all there is until the next retry.
-			return nil, fmt.Errorf("%w: kid %q is not in the cached key set at %s (refresh failed: %v)", jose.ErrUnknownKID, kid, url, err)
+			return nil, fmt.Errorf("%w: kid %q is not in the cached key set at %s (refresh failed: %v)", jose.ErrUnknownKID, kidq, urlq, err)
 		}
 	}
-	return nil, fmt.Errorf("%w: kid %q is not in the key set at %s", jose.ErrUnknownKID, kid, url)
+	return nil, fmt.Errorf("%w: kid %q is not in the key set at %s", jose.ErrUnknownKID, kidq, urlq)
 }
 
 // lookup returns the cached key for kid (nil if absent) and whether any set is cached.
@@ -244,7 +246,7 @@ func (f *Fetcher) lookup(url, kid string) (jwk.Key, bool) {
 func (f *Fetcher) fetchIfDue(ctx context.Context, url string, due func(e *entry, now time.Time) bool) (bool, error) {
 	f.mu.Lock()
 	fl := f.flights[url]
-	if fl == nil {
+	if fl == nil || fl.abandoned { // an abandoned fetch is being cancelled: do not join it
 		e := f.entries[url]
 		now := f.now()
 		if !due(e, now) {
@@ -252,7 +254,7 @@ func (f *Fetcher) fetchIfDue(ctx context.Context, url string, due func(e *entry,
 			return false, nil
 		}
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.cfg.Timeout)
-		fl = &flight{done: make(chan struct{}), cancel: cancel}
+		fl = &flight{done: make(chan struct{}), cancel: cancel, started: now}
 		if e != nil {
 			fl.prevAttempt = e.lastAttempt
 			e.lastAttempt = now
@@ -301,14 +303,26 @@ func (f *Fetcher) run(ctx context.Context, url string, fl *flight) {
 		e.refreshAt = e.expires
 		f.evict()
 	case e != nil && fl.abandoned:
-		e.lastAttempt = fl.prevAttempt
+		// Nobody saw this attempt finish, so it must not use up the unknown-kid budget.
+		if e.lastAttempt.Equal(fl.started) {
+			e.lastAttempt = fl.prevAttempt
+		}
 	case e != nil:
 		// Keep serving the cached set; retry the origin no sooner than the interval.
-		e.refreshAt = now.Add(f.cfg.RefreshOnUnknownKIDInterval)
+		e.refreshAt = later(e.refreshAt, now.Add(f.cfg.RefreshOnUnknownKIDInterval))
 	}
 	fl.err = err
-	delete(f.flights, url)
+	if f.flights[url] == fl { // a newer flight may have replaced an abandoned one
+		delete(f.flights, url)
+	}
 	close(fl.done)
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // evict drops the least recently refreshed entries beyond MaxEntries. Callers hold f.mu.
@@ -323,7 +337,7 @@ func (f *Fetcher) evict() {
 // fetch downloads and parses the set at url and computes its cache lifetime.
 func (f *Fetcher) fetch(ctx context.Context, url string) (map[string]jwk.Key, time.Duration, error) {
 	fail := func(format string, args ...any) (map[string]jwk.Key, time.Duration, error) {
-		return nil, 0, fmt.Errorf("%w: %w: GET %s: %s", ErrFetch, jose.ErrKeyUnavailable, url, fmt.Sprintf(format, args...))
+		return nil, 0, fmt.Errorf("%w: %w: GET %s: %s", ErrFetch, jose.ErrKeyUnavailable, clip(url), fmt.Sprintf(format, args...))
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {

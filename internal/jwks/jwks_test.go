@@ -673,3 +673,58 @@ func TestLoadFile(t *testing.T) {
 		t.Fatalf("missing file: %v", err)
 	}
 }
+
+// When every waiter has given up, the shared fetch is cancelled; a caller arriving after
+// that must get a fetch of its own rather than the cancelled one's error.
+func TestAbandonedFetchNotJoined(t *testing.T) {
+	srv := newJWKSServer(t, setJSON(t, newTestKey(t, "k1")))
+	srv.setDelay(300 * time.Millisecond)
+	f, _ := newTestFetcher(t, srv, FetcherConfig{})
+	url := srv.URL + "/jwks"
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := f.Key(ctx, url, "k1"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("first caller: err = %v", err)
+	}
+	mustKey(t, f, url, "k1")
+}
+
+func TestLongKidClippedInErrors(t *testing.T) {
+	set, err := ParseSet(setJSON(t, newTestKey(t, "k1")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = NewStatic(set).Key(context.Background(), strings.Repeat("A", 10000))
+	if !errors.Is(err, jose.ErrUnknownKID) || len(err.Error()) > 300 {
+		t.Fatalf("err (%d bytes) = %.300v", len(err.Error()), err)
+	}
+}
+
+func FuzzParseSet(f *testing.F) {
+	f.Add(setJSON(f, newTestKey(f, "k1")))
+	f.Add([]byte(`{"keys":[{"kty":"RSA","kid":"r","n":"AQAB","e":"AQAB"}]}`))
+	f.Add([]byte(`{"keys":[{"kty":"oct","kid":"o","k":"AAAA"}]}`))
+	f.Add([]byte(`{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"e","x":"AAAA"}]}`))
+	f.Add([]byte(`{"keys":null}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		set, err := ParseSet(data)
+		if err != nil {
+			if !errors.Is(err, ErrInvalidSet) {
+				t.Fatalf("error does not wrap ErrInvalidSet: %v", err)
+			}
+			return
+		}
+		if set.Len() == 0 {
+			t.Fatal("accepted an empty set")
+		}
+		for i := range set.Len() {
+			key, _ := set.Key(i)
+			if key.KeyID() == "" {
+				t.Fatal("accepted a key without kid")
+			}
+			if private, _ := jwk.IsPrivateKey(key); private {
+				t.Fatal("accepted a private key")
+			}
+		}
+	})
+}

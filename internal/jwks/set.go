@@ -105,7 +105,7 @@ func parseAndIndex(data []byte) (jwk.Set, map[string]jwk.Key, error) {
 }
 
 func checkPublishedKey(i int, key jwk.Key) error {
-	kid := key.KeyID()
+	kid := clip(key.KeyID()) // for messages only
 	if kid == "" {
 		return fmt.Errorf("%w: key %d has no kid", ErrInvalidSet, i)
 	}
@@ -145,7 +145,7 @@ func indexSet(set jwk.Set, strict bool) (map[string]jwk.Key, error) {
 			index[kid] = key
 		case signingCapable(prev) && signingCapable(key):
 			if strict {
-				return nil, fmt.Errorf("%w: two signing keys share kid %q", ErrInvalidSet, kid)
+				return nil, fmt.Errorf("%w: two signing keys share kid %q", ErrInvalidSet, clip(kid))
 			}
 		case signingCapable(key):
 			index[kid] = key
@@ -207,5 +207,5 @@ func (s *Static) Key(_ context.Context, kid string) (jwk.Key, error) {
 	if key, ok := s.keys[kid]; ok && kid != "" {
 		return key, nil
 	}
-	return nil, fmt.Errorf("%w: kid %q is not in the configured key set", jose.ErrUnknownKID, kid)
+	return nil, fmt.Errorf("%w: kid %q is not in the configured key set", jose.ErrUnknownKID, clip(kid))
 }

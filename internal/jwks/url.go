@@ -38,26 +38,26 @@ func CheckURL(raw string, allowedHosts []string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("%w: host %q of %s is not in the allowed hosts", ErrHostNotAllowed, u.Host, raw)
+	return fmt.Errorf("%w: host %q of %s is not in the allowed hosts", ErrHostNotAllowed, clip(u.Host), clip(raw))
 }
 
 // checkURLShape applies every CheckURL rule except the host allow-list.
 func checkURLShape(raw string) (*url.URL, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidURL, err)
+		return nil, fmt.Errorf("%w: %v", ErrInvalidURL, clip(err.Error()))
 	}
 	switch {
 	case u.Scheme != "https": // url.Parse lowercases the scheme
-		return nil, fmt.Errorf("%w: %q has scheme %q", ErrNotHTTPS, raw, u.Scheme)
+		return nil, fmt.Errorf("%w: %q has scheme %q", ErrNotHTTPS, clip(raw), clip(u.Scheme))
 	case u.Opaque != "":
-		return nil, fmt.Errorf("%w: %q is not a hierarchical URL", ErrInvalidURL, raw)
+		return nil, fmt.Errorf("%w: %q is not a hierarchical URL", ErrInvalidURL, clip(raw))
 	case u.User != nil:
-		return nil, fmt.Errorf("%w: %q contains userinfo", ErrInvalidURL, redactUser(u))
+		return nil, fmt.Errorf("%w: %q contains userinfo", ErrInvalidURL, clip(redactUser(u)))
 	case u.Hostname() == "":
-		return nil, fmt.Errorf("%w: %q has no host", ErrInvalidURL, raw)
+		return nil, fmt.Errorf("%w: %q has no host", ErrInvalidURL, clip(raw))
 	case u.Fragment != "" || strings.Contains(raw, "#"):
-		return nil, fmt.Errorf("%w: %q contains a fragment", ErrInvalidURL, raw)
+		return nil, fmt.Errorf("%w: %q contains a fragment", ErrInvalidURL, clip(raw))
 	}
 	return u, nil
 }
@@ -78,4 +78,14 @@ func redactUser(u *url.URL) string {
 	c := *u
 	c.User = url.User("REDACTED")
 	return c.String()
+}
+
+// clip shortens strings from untrusted documents (URLs, kids) quoted in errors, which
+// end up in logs.
+func clip(s string) string {
+	const maxLen = 128
+	if len(s) <= maxLen {
+		return s
+	}
+	return strings.ToValidUTF8(s[:maxLen], "") + "..."
 }
