@@ -68,3 +68,23 @@ func TestCaddyfileAdapt(t *testing.T) {
 		})
 	}
 }
+
+// TestExampleCaddyfileAdapts keeps the repository's example Caddyfile valid, with dcr ahead of
+// reverse_proxy without an `order` option.
+func TestExampleCaddyfileAdapts(t *testing.T) {
+	data, err := os.ReadFile("../Caddyfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt(data, map[string]any{"filename": "Caddyfile"})
+	if err != nil {
+		t.Fatalf("adapting the example Caddyfile: %v", err)
+	}
+	if len(warnings) > 0 {
+		t.Fatalf("warnings: %v", warnings)
+	}
+	dcrAt, proxyAt := bytes.Index(out, []byte(`"handler":"dcr"`)), bytes.Index(out, []byte(`"handler":"reverse_proxy"`))
+	if dcrAt < 0 || proxyAt < 0 || dcrAt > proxyAt {
+		t.Fatalf("dcr (at %d) must come before reverse_proxy (at %d)", dcrAt, proxyAt)
+	}
+}

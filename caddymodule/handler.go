@@ -43,7 +43,7 @@ type Handler struct {
 	// policy; the OB profile rules run after signed_request.
 	ProtectionsRaw []json.RawMessage `json:"protections,omitempty" caddy:"namespace=dcr.protections inline_key=protection"`
 	// Profile configures the OB DCR v3.2 metadata rules.
-	Profile obprofile.Config `json:"profile,omitempty"`
+	Profile obprofile.Config `json:"profile,omitzero"`
 	// StorageRaw is the registration store (dcr.storage.*); default caddy (Caddy's storage).
 	StorageRaw json.RawMessage `json:"storage,omitempty" caddy:"namespace=dcr.storage inline_key=backend"`
 	// RegistrarRaw turns checked requests into registrations (dcr.registrars.*); default local.

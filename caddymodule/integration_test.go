@@ -14,7 +14,6 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwk"
 
 	"github.com/dcrgate/dcrgate/internal/gatewaytest"
-	"github.com/dcrgate/dcrgate/internal/sandbox"
 	"github.com/dcrgate/dcrgate/internal/tppclient"
 )
 

@@ -198,6 +198,10 @@ func bearerToken(r *http.Request) (string, error) {
 	return token, nil
 }
 
+// serverAssigned are the RFC 7591/7592 attributes the registrar issues.
+var serverAssigned = []string{"client_id", "client_secret", "client_id_issued_at", "client_secret_expires_at",
+	"registration_access_token", "registration_client_uri"}
+
 // applyProfile runs the OB metadata rules over the verified request claims.
 func (h *Handler) applyProfile(x *dcr.Exchange) error {
 	if x.SoftwareStatement == nil {
@@ -211,6 +215,10 @@ func (h *Handler) applyProfile(x *dcr.Exchange) error {
 	md, derr := obprofile.Apply(&h.Profile, obprofile.Input{Claims: claims, SSA: x.SoftwareStatement, ClientCert: x.ClientCert})
 	if derr != nil {
 		return derr
+	}
+	// What the registry assigns is never taken from the client.
+	for _, k := range serverAssigned {
+		delete(md, k)
 	}
 	if x.Operation == dcr.OpUpdate {
 		if x.SoftwareStatement.SoftwareID != x.Existing.SoftwareID {

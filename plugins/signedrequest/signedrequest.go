@@ -41,7 +41,7 @@ type SignedRequest struct {
 	// It also bounds how long a jti is remembered.
 	MaxLifetime caddy.Duration `json:"max_lifetime,omitempty"`
 	// Fetch bounds JWKS fetches.
-	Fetch keyset.FetchConfig `json:"fetch,omitempty"`
+	Fetch keyset.FetchConfig `json:"fetch,omitzero"`
 
 	algs    []jwa.SignatureAlgorithm
 	keys    jose.KeySource

@@ -48,7 +48,7 @@ type SoftwareStatement struct {
 	// org, or none.
 	CertificateBinding string `json:"certificate_binding,omitempty"`
 	// Fetch bounds the fetches of directory JWKS URLs.
-	Fetch keyset.FetchConfig `json:"fetch,omitempty"`
+	Fetch keyset.FetchConfig `json:"fetch,omitzero"`
 
 	algs    []jwa.SignatureAlgorithm
 	byIss   map[string]*directory
