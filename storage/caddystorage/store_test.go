@@ -14,6 +14,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	_ "github.com/caddyserver/caddy/v2/modules/filestorage"
 	"github.com/caddyserver/certmagic"
 
 	"github.com/dcrgate/dcrgate/dcr"
@@ -560,4 +561,50 @@ func BenchmarkClaimParallel(b *testing.B) {
 			}
 		}
 	})
+}
+
+// Provision inside a running Caddy config: the store uses the config's storage, and its
+// sweeper runs until the config stops.
+func TestProvisionInCaddyConfig(t *testing.T) {
+	dir := t.TempDir()
+	// persist false: a test must not autosave its config into the user's Caddy config dir.
+	cfg := fmt.Sprintf(`{"admin":{"disabled":true,"config":{"persist":false}},"storage":{"module":"file_system","root":%q}}`, dir)
+	if err := caddy.Load([]byte(cfg), true); err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	t.Cleanup(func() {
+		if !stopped {
+			_ = caddy.Stop()
+		}
+	})
+	mod, err := caddy.ActiveContext().LoadModuleByID("dcr.storage.caddy", json.RawMessage(`{"prefix":"provisioned","sweep_interval":"20ms"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := mod.(*Store)
+	if ok, err := s.Claim(t.Context(), "k", time.Millisecond); !ok || err != nil {
+		t.Fatalf("Claim = %v, %v", ok, err)
+	}
+	keyFile := filepath.Join(dir, "provisioned", "once", hashID("k"))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := os.Stat(keyFile); errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the provisioned sweeper did not remove %s", keyFile)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	if err := caddy.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	stopped = true
+	select {
+	case <-s.sweeperDone:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the sweeper outlived its config")
+	}
 }
