@@ -43,6 +43,7 @@ func bundlePool(t *testing.T, sb *Sandbox) *x509.CertPool {
 }
 
 func TestInitLayoutAndPermissions(t *testing.T) {
+	t.Parallel()
 	sb := newSandbox(t, Options{TPPs: 2})
 	if len(sb.TPPs) != 2 || sb.TPPs[0].Index != 1 || sb.TPPs[1].Index != 2 {
 		t.Fatalf("TPPs = %+v", sb.TPPs)
@@ -80,6 +81,7 @@ func TestInitLayoutAndPermissions(t *testing.T) {
 }
 
 func TestCertificatesChainToBundle(t *testing.T) {
+	t.Parallel()
 	sb := newSandbox(t, Options{Host: "gateway.test"})
 	pool := bundlePool(t, sb)
 	intermediates := func(chain []*x509.Certificate) *x509.CertPool {
@@ -139,6 +141,7 @@ func TestCertificatesChainToBundle(t *testing.T) {
 }
 
 func TestSSAVerifiesWithDirectoryJWKS(t *testing.T) {
+	t.Parallel()
 	sb := newSandbox(t, Options{BaseURL: "https://gw.example:9443/"})
 	tpp := sb.TPPs[0]
 	ssa, err := tpp.SSA()
@@ -201,6 +204,7 @@ func TestSSAVerifiesWithDirectoryJWKS(t *testing.T) {
 }
 
 func TestTPPJWKSHoldsSigningAndTransportKeys(t *testing.T) {
+	t.Parallel()
 	sb := newSandbox(t, Options{})
 	tpp := sb.TPPs[0]
 	b, err := os.ReadFile(tpp.JWKSFile)
@@ -242,6 +246,7 @@ func TestTPPJWKSHoldsSigningAndTransportKeys(t *testing.T) {
 }
 
 func TestLoadRoundTripsInit(t *testing.T) {
+	t.Parallel()
 	sb := newSandbox(t, Options{TPPs: 2, Host: "10.1.2.3", BaseURL: "https://gw:8443"})
 	loaded, err := Load(sb.Dir)
 	if err != nil {
@@ -284,6 +289,7 @@ func TestLoadRoundTripsInit(t *testing.T) {
 }
 
 func TestInitRefusesExistingUnlessForce(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	keep := filepath.Join(dir, "Caddyfile")
 	if err := os.WriteFile(keep, []byte("# mine"), 0o644); err != nil {
@@ -319,6 +325,7 @@ func TestInitRefusesExistingUnlessForce(t *testing.T) {
 }
 
 func TestNewTPPAfterLoad(t *testing.T) {
+	t.Parallel()
 	sb := newSandbox(t, Options{})
 	loaded, err := Load(sb.Dir)
 	if err != nil {
@@ -342,6 +349,7 @@ func TestNewTPPAfterLoad(t *testing.T) {
 }
 
 func TestIDShapes(t *testing.T) {
+	t.Parallel()
 	seen := map[string]bool{}
 	for range 200 {
 		o, _ := NewOrgID()
