@@ -195,7 +195,10 @@ func (f *Fetcher) Key(ctx context.Context, url, kid string) (jwk.Key, error) {
 	}
 	key, have := f.lookup(url, kid)
 	if !have {
-		// No set at all: the fetch must have failed (or been abandoned).
+		// No set at all: the fetch failed, or was never started because ctx had ended.
+		if fetchErr == nil && ctx.Err() != nil {
+			return nil, fmt.Errorf("%w: waiting for key set %s: %w", jose.ErrKeyUnavailable, urlq, ctx.Err())
+		}
 		if fetchErr == nil {
 			fetchErr = fmt.Errorf("%w: %w: no key set for %s", ErrFetch, jose.ErrKeyUnavailable, urlq)
 		}
@@ -217,10 +220,11 @@ func (f *Fetcher) Key(ctx context.Context, url, kid string) (jwk.Key, error) {
 		if key, _ = f.lookup(url, kid); key != nil {
 			return key, nil
 		}
-		if err != nil {
-			// Still an unknown kid: the cached set is all there is until the next retry.
-			return nil, fmt.Errorf("%w: kid %q is not in the cached key set at %s (refresh failed: %v)", jose.ErrUnknownKID, kidq, urlq, err)
-		}
+		fetchErr = err
+	}
+	if fetchErr != nil {
+		// The cached set is all there is until the origin answers again.
+		return nil, fmt.Errorf("%w: kid %q is not in the cached key set at %s (refresh failed: %v)", jose.ErrUnknownKID, kidq, urlq, fetchErr)
 	}
 	return nil, fmt.Errorf("%w: kid %q is not in the key set at %s", jose.ErrUnknownKID, kidq, urlq)
 }
@@ -244,6 +248,9 @@ func (f *Fetcher) lookup(url, kid string) (jwk.Key, bool) {
 // The fetch runs detached from ctx (bounded by cfg.Timeout) so that one caller giving up
 // does not fail the others; it is cancelled only when every waiter has given up.
 func (f *Fetcher) fetchIfDue(ctx context.Context, url string, due func(e *entry, now time.Time) bool) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, nil // a caller that already gave up neither starts nor joins a fetch
+	}
 	f.mu.Lock()
 	fl := f.flights[url]
 	if fl == nil || fl.abandoned { // an abandoned fetch is being cancelled: do not join it

@@ -728,3 +728,22 @@ func FuzzParseSet(f *testing.F) {
 		}
 	})
 }
+
+func TestCancelledContextStartsNoFetch(t *testing.T) {
+	srv := newJWKSServer(t, setJSON(t, newTestKey(t, "k1")))
+	f, clock := newTestFetcher(t, srv, FetcherConfig{})
+	url := srv.URL + "/jwks"
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := f.Key(ctx, url, "k1"); !errors.Is(err, context.Canceled) || !errors.Is(err, jose.ErrKeyUnavailable) {
+		t.Fatalf("no cache: err = %v", err)
+	}
+	wantHits(t, srv, 0)
+	mustKey(t, f, url, "k1")
+	clock.Advance(2 * time.Hour)
+	// An expired set is still served to a caller that has given up; no fetch starts.
+	if _, err := f.Key(ctx, url, "k1"); err != nil {
+		t.Fatalf("cached: err = %v", err)
+	}
+	wantHits(t, srv, 1)
+}
