@@ -23,17 +23,29 @@ const stripes = 256
 // without it two requests of one process racing on a key would wait a second.
 type keyLocks struct {
 	storage certmagic.Storage
-	// Each stripe is a one-slot semaphore rather than a sync.Mutex so that waiting for it
-	// honours the caller's context.
-	stripes [stripes]chan struct{}
+	stripes *stripeSet
 }
 
-func newKeyLocks(storage certmagic.Storage) *keyLocks {
-	l := &keyLocks{storage: storage}
-	for i := range l.stripes {
-		l.stripes[i] = make(chan struct{}, 1)
+// stripeSet holds one-slot semaphores rather than sync.Mutexes so that waiting for a stripe
+// honours the caller's context.
+type stripeSet [stripes]chan struct{}
+
+func newStripeSet() *stripeSet {
+	var set stripeSet
+	for i := range set {
+		set[i] = make(chan struct{}, 1)
 	}
-	return l
+	return &set
+}
+
+// processStripes is shared by every Store of the process, whatever its storage: during a
+// config reload the old and the new Store overlap, and several handlers may each have a
+// store on the same storage; sharing keeps them from meeting on the storage lock's 1s poll.
+// Stores on different storages only ever wait for each other a moment, on a shared stripe.
+var processStripes = newStripeSet()
+
+func newKeyLocks(storage certmagic.Storage) *keyLocks {
+	return &keyLocks{storage: storage, stripes: processStripes}
 }
 
 // lock takes the lock of the storage key name, whose variable part is the hex hash h (which

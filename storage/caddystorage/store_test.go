@@ -39,12 +39,13 @@ func TestConformanceWithNestedPrefix(t *testing.T) {
 	})
 }
 
-// Two Stores on one directory behave like two Caddy processes on one data dir: they share no
-// in-process locks, so only the storage lock keeps them consistent.
+// Two Stores on one directory with their own in-process stripes behave like two Caddy
+// processes on one data dir: only the storage lock keeps them consistent.
 func TestTwoStoresOnOneDirectory(t *testing.T) {
 	dir := t.TempDir()
 	a := New(&certmagic.FileStorage{Path: dir}, "")
 	b := New(&certmagic.FileStorage{Path: dir}, "")
+	b.locks.stripes = newStripeSet() // as if in another process
 	ctx := t.Context()
 
 	rec := storetest.NewRegistration(1)
@@ -111,6 +112,40 @@ func TestTwoStoresOnOneDirectory(t *testing.T) {
 	}
 	if created != 1 || won != 1 {
 		t.Errorf("across two stores: %d Creates and %d Claims won, want 1 and 1", created, won)
+	}
+}
+
+// Stores of one process share their stripes, so two Stores on one storage (a config reload,
+// two handlers) serialise in memory rather than on the storage lock's 1s poll.
+func TestStoresOfOneProcessShareStripes(t *testing.T) {
+	dir := t.TempDir()
+	a := New(&certmagic.FileStorage{Path: dir}, "")
+	b := New(&certmagic.FileStorage{Path: dir}, "")
+	if a.locks.stripes != b.locks.stripes {
+		t.Fatal("two Stores of one process have separate stripes")
+	}
+	const n = 20
+	won := make([]bool, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			s := []*Store{a, b}[i%2]
+			ok, err := s.Claim(t.Context(), "shared", time.Minute)
+			if err != nil {
+				t.Error(err)
+			}
+			won[i] = ok
+		})
+	}
+	wg.Wait()
+	winners := 0
+	for _, ok := range won {
+		if ok {
+			winners++
+		}
+	}
+	if winners != 1 {
+		t.Errorf("%d Claims won, want 1", winners)
 	}
 }
 
