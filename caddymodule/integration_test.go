@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/tls"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -176,9 +178,14 @@ func TestBadRequestsThroughServer(t *testing.T) {
 		{"request with unknown kid", 400, "invalid_client_metadata", claims(nil, tppclient.SignOptions{KID: strp("no-such-kid")})},
 		{"request signed by a key in its jwk header", 400, "invalid_client_metadata", claims(nil, tppclient.SignOptions{Key: attacker, Alg: "PS256", ExtraHeaders: map[string]any{"jwk": attackerPub}})},
 		{"request tampered", 400, "invalid_client_metadata", func(t *testing.T) (*http.Request, *http.Client) {
+			// A validly signed request whose payload is then changed (one more scope).
 			parts := strings.Split(string(good(t)), ".")
-			other := strings.Split(string(sign(t, c1, map[string]any{"iss": "x"}, tppclient.SignOptions{})), ".")
-			return post([]byte(parts[0]+"."+other[1]+"."+parts[2]), "application/jose")(t)
+			payload, _ := base64.RawURLEncoding.DecodeString(parts[1])
+			var cl map[string]any
+			_ = json.Unmarshal(payload, &cl)
+			cl["scope"] = "openid accounts payments fundsconfirmations"
+			payload, _ = json.Marshal(cl)
+			return post([]byte(parts[0]+"."+base64.RawURLEncoding.EncodeToString(payload)+"."+parts[2]), "application/jose")(t)
 		}},
 		{"iss is not the software_id", 400, "invalid_client_metadata", claims(map[string]any{"iss": "someone-else"}, tppclient.SignOptions{})},
 		{"aud missing", 400, "invalid_client_metadata", claims(map[string]any{"aud": nil}, tppclient.SignOptions{})},
