@@ -34,3 +34,13 @@ func readJSON(t *testing.T, resp *http.Response) map[string]any {
 	}
 	return m
 }
+
+func readJSONOrText(t *testing.T, resp *http.Response) string {
+	t.Helper()
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

@@ -172,7 +172,7 @@ localhost:%d {
 	reverse_proxy 127.0.0.1:%d
 }
 
-http://127.0.0.1:%d {
+http://:%d {
 	respond "backend: {method} {uri}" 200
 }
 `, g.Port, FreePort(t), g.DataDir, g.Port, block, backend, backend))
