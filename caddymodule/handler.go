@@ -50,6 +50,12 @@ type Handler struct {
 	RegistrarRaw json.RawMessage `json:"registrar,omitempty" caddy:"namespace=dcr.registrars inline_key=registrar"`
 
 	protections []namedProtection
+	// afterAuth is the index of the first protection that runs after the caller of a
+	// management call is authorized (the ones ranked below authRank authenticate it).
+	afterAuth int
+	// postProfile is the index of the first protection that runs after the OB profile rules
+	// (business rules, which see and may adjust the resulting metadata).
+	postProfile int
 	store       dcr.Store
 	registrar   dcr.Registrar
 	logger      *zap.Logger
@@ -67,14 +73,31 @@ var protectionRank = map[string]int{
 	"access_token":       1,
 	"software_statement": 2,
 	"signed_request":     3,
-	"policy":             9,
+	"policy":             postProfileRank,
 }
+
+// Protections ranked below authRank establish who calls (mtls, access_token); the ranked
+// postProfileRank and above run after the OB profile rules.
+const (
+	authRank        = 2
+	postProfileRank = 9
+)
 
 func rankOf(name string) int {
 	if r, ok := protectionRank[name]; ok {
 		return r
 	}
 	return 5
+}
+
+// firstRanked is the index of the first protection ranked at least rank (ps is sorted).
+func firstRanked(ps []namedProtection, rank int) int {
+	for i, p := range ps {
+		if rankOf(p.name) >= rank {
+			return i
+		}
+	}
+	return len(ps)
 }
 
 // CaddyModule returns the Caddy module information.
@@ -110,6 +133,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		h.protections = append(h.protections, namedProtection{name: id[strings.LastIndex(id, ".")+1:], Protection: p})
 	}
 	slices.SortStableFunc(h.protections, func(a, b namedProtection) int { return cmp.Compare(rankOf(a.name), rankOf(b.name)) })
+	h.afterAuth = firstRanked(h.protections, authRank)
+	h.postProfile = firstRanked(h.protections, postProfileRank)
 
 	if err := h.provisionStore(ctx); err != nil {
 		return err

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"context"
 	"crypto/subtle"
 	"errors"
 	"io"
@@ -75,22 +76,32 @@ func (h *Handler) run(x *dcr.Exchange) (int, map[string]any, error) {
 		}
 	}
 	if x.Operation != dcr.OpRegister {
-		if err := h.authorizeManagement(x); err != nil {
+		if err := h.loadForManagement(x); err != nil {
 			return 0, nil, err
 		}
 	}
-	for _, p := range h.protections {
-		if err := p.Protect(ctx, x); err != nil {
-			return 0, nil, err
-		}
+	// Who is calling is settled first, so that an unauthorized management call costs no
+	// signature verification or key fetch.
+	if err := h.protect(ctx, x, h.protections[:h.afterAuth]); err != nil {
+		return 0, nil, err
 	}
-	if x.Operation == dcr.OpRead {
-		return http.StatusOK, registrationResponse(x.Existing, nil, x.EndpointURL), nil
+	if x.Operation != dcr.OpRegister && (x.Existing == nil || !x.ManagementAuthorized) {
+		return 0, nil, errNotAuthorized()
+	}
+	if err := h.protect(ctx, x, h.protections[h.afterAuth:h.postProfile]); err != nil {
+		return 0, nil, err
 	}
 	if x.Operation == dcr.OpRegister || x.Operation == dcr.OpUpdate {
 		if err := h.applyProfile(x); err != nil {
 			return 0, nil, err
 		}
+	}
+	// Business rules (policy) see the metadata the profile produced and may adjust it.
+	if err := h.protect(ctx, x, h.protections[h.postProfile:]); err != nil {
+		return 0, nil, err
+	}
+	if x.Operation == dcr.OpRead {
+		return http.StatusOK, registrationResponse(x.Existing, nil, x.EndpointURL), nil
 	}
 	release, err := h.commitClaims(x)
 	if err != nil {
@@ -158,35 +169,50 @@ func (h *Handler) readBody(x *dcr.Exchange) error {
 	return nil
 }
 
-// authorizeManagement checks the RFC 7592 registration access token and loads the
-// registration. Unknown client, deleted client, missing or wrong token all get the same 401,
-// so that nobody without the token learns whether a client exists.
-func (h *Handler) authorizeManagement(x *dcr.Exchange) error {
+// loadForManagement reads the bearer token and the registration of a read/update/delete and
+// records whether the token is the registration's RFC 7592 registration access token. It
+// refuses nothing on its own but a malformed Authorization header: the decision is taken once
+// the protections ran, and unknown client, deleted client, missing or wrong token all get the
+// same 401, so that nobody without the token learns whether a client exists.
+func (h *Handler) loadForManagement(x *dcr.Exchange) error {
 	token, err := bearerToken(x.Request)
 	if err != nil {
 		return err
 	}
+	x.BearerToken = token
 	rec, err := h.store.Get(x.Request.Context(), x.ClientID)
 	if errors.Is(err, dcr.ErrNotFound) {
-		return dcr.InvalidToken("the access token is not valid for this client")
+		return nil
 	}
 	if err != nil {
 		return storeError(err)
 	}
-	if subtle.ConstantTimeCompare([]byte(local.HashSecret(token)), []byte(rec.RegistrationTokenHash)) != 1 {
-		return dcr.InvalidToken("the access token is not valid for this client")
-	}
 	x.Existing = rec
+	x.RegistrationTokenValid = token != "" &&
+		subtle.ConstantTimeCompare([]byte(local.HashSecret(token)), []byte(rec.RegistrationTokenHash)) == 1
+	x.ManagementAuthorized = x.RegistrationTokenValid
 	return nil
 }
 
-// bearerToken extracts an RFC 6750 bearer token from the Authorization header.
+func errNotAuthorized() *dcr.Error {
+	return dcr.InvalidToken("the access token is not valid for this client")
+}
+
+func (h *Handler) protect(ctx context.Context, x *dcr.Exchange, ps []namedProtection) error {
+	for _, p := range ps {
+		if err := p.Protect(ctx, x); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// bearerToken extracts an RFC 6750 bearer token from the Authorization header: "" when there
+// is none, an invalid_token error when it is malformed. The scheme is case-insensitive.
 func bearerToken(r *http.Request) (string, error) {
 	vals := r.Header.Values("Authorization")
 	if len(vals) == 0 {
-		e := dcr.InvalidToken("a bearer access token is required")
-		e.Header.Set("Www-Authenticate", "Bearer")
-		return "", e
+		return "", nil
 	}
 	if len(vals) > 1 {
 		return "", dcr.InvalidToken("exactly one Authorization header is allowed")
@@ -267,7 +293,7 @@ func storeError(err error) error {
 	case errors.As(err, &e):
 		return e
 	case errors.Is(err, dcr.ErrNotFound):
-		return dcr.InvalidToken("the access token is not valid for this client")
+		return errNotAuthorized()
 	case errors.Is(err, dcr.ErrConflict):
 		return &dcr.Error{Status: http.StatusConflict, Code: dcr.CodeInvalidClientMetadata,
 			Description: "the registration was changed concurrently; retry the request", Cause: err}

@@ -46,8 +46,21 @@ type Exchange struct {
 	// SoftwareStatement is the verified SSA (set by the software_statement protection).
 	SoftwareStatement *SoftwareStatement
 
-	// Existing is the stored registration on read/update/delete.
+	// Existing is the stored registration on read/update/delete (nil if there is none: the
+	// call is then refused after the protections ran, so that one that must act on an
+	// unknown client, such as revoking the token it was called with, can).
 	Existing *Registration
+
+	// BearerToken is the RFC 6750 bearer token of the request, if it sent one.
+	BearerToken string
+	// RegistrationTokenValid reports that BearerToken is the RFC 7592 registration access
+	// token of Existing.
+	RegistrationTokenValid bool
+	// ManagementAuthorized decides a read/update/delete: the handler sets it to
+	// RegistrationTokenValid before the protections run; a protection that authenticates
+	// management calls another way (client-credentials tokens) may grant or withdraw it.
+	// The handler refuses the call with 401 unless it is true once the protections are done.
+	ManagementAuthorized bool
 
 	// Metadata is the client metadata to register, after the OB profile rules (and policy
 	// overrides) have been applied.

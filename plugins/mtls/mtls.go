@@ -45,7 +45,11 @@ func (MTLS) Protect(_ context.Context, x *dcr.Exchange) error {
 		}
 		return nil
 	default:
-		if x.ClientCert == nil || x.Existing == nil {
+		if x.Existing == nil {
+			// Unknown client: the handler refuses the call once every protection ran.
+			return nil
+		}
+		if x.ClientCert == nil {
 			return dcr.InvalidToken("the access token or TLS client certificate is not valid for this client")
 		}
 		org, sw := dcr.CertificateIdentity(x.ClientCert)
