@@ -25,6 +25,7 @@ vet:
 # real binary with real mTLS, and the benchmarks in a short mode so they cannot rot.
 test: vet
 	$(GO) test $(GOTESTFLAGS) ./...
+	@if ls policies/*.rego >/dev/null 2>&1; then echo "$(GO) tool opa test policies/"; $(GO) tool opa test policies/; fi
 	$(GO) test -run '^$$' -bench . -benchtime 20x ./caddymodule/...
 
 bench:

@@ -175,9 +175,9 @@ func (h *Handler) readBody(x *dcr.Exchange) error {
 // the protections ran, and unknown client, deleted client, missing or wrong token all get the
 // same 401, so that nobody without the token learns whether a client exists.
 func (h *Handler) loadForManagement(x *dcr.Exchange) error {
-	token, err := bearerToken(x.Request)
-	if err != nil {
-		return err
+	token, derr := dcr.BearerToken(x.Request)
+	if derr != nil {
+		return derr
 	}
 	x.BearerToken = token
 	rec, err := h.store.Get(x.Request.Context(), x.ClientID)
@@ -205,23 +205,6 @@ func (h *Handler) protect(ctx context.Context, x *dcr.Exchange, ps []namedProtec
 		}
 	}
 	return nil
-}
-
-// bearerToken extracts an RFC 6750 bearer token from the Authorization header: "" when there
-// is none, an invalid_token error when it is malformed. The scheme is case-insensitive.
-func bearerToken(r *http.Request) (string, error) {
-	vals := r.Header.Values("Authorization")
-	if len(vals) == 0 {
-		return "", nil
-	}
-	if len(vals) > 1 {
-		return "", dcr.InvalidToken("exactly one Authorization header is allowed")
-	}
-	scheme, token, found := strings.Cut(vals[0], " ")
-	if !found || !strings.EqualFold(scheme, "Bearer") || token == "" || strings.ContainsAny(token, " \t") {
-		return "", dcr.InvalidToken("the Authorization header must be `Bearer <token>`")
-	}
-	return token, nil
 }
 
 // serverAssigned are the RFC 7591/7592 attributes the registrar issues.

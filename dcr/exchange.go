@@ -51,8 +51,12 @@ type Exchange struct {
 	// unknown client, such as revoking the token it was called with, can).
 	Existing *Registration
 
-	// BearerToken is the RFC 6750 bearer token of the request, if it sent one.
+	// BearerToken is the RFC 6750 bearer token of a read/update/delete, if it sent one (on
+	// register, a protection that wants one reads it with BearerToken).
 	BearerToken string
+	// AccessTokenClaims are the verified claims (or introspection result) of an access token
+	// the access_token protection accepted.
+	AccessTokenClaims map[string]any
 	// RegistrationTokenValid reports that BearerToken is the RFC 7592 registration access
 	// token of Existing.
 	RegistrationTokenValid bool
