@@ -1,0 +1,112 @@
+package keyset
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+)
+
+func TestParseSize(t *testing.T) {
+	good := map[string]int64{"65536": 65536, "64KiB": 64 << 10, "1MiB": 1 << 20, "10KB": 10000, "2MB": 2000000, "7B": 7}
+	for in, want := range good {
+		if got, err := ParseSize(in); err != nil || got != want {
+			t.Errorf("%q: got %d %v, want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "0", "-1", "lots", "1.5MiB", "64 KiB", "KiB", "1e3"} {
+		if _, err := ParseSize(in); err == nil {
+			t.Errorf("%q: want an error", in)
+		}
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	for name, c := range map[string]Config{
+		"none":         {},
+		"two":          {File: "a", URL: "https://x"},
+		"http url":     {URL: "http://x.example/jwks"},
+		"relative url": {URL: "/jwks"},
+	} {
+		if err := c.Validate(); err == nil {
+			t.Errorf("%s: want an error", name)
+		}
+	}
+	if err := (Config{URL: "https://x.example/jwks"}).Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestOpenFileAndInline(t *testing.T) {
+	if _, err := (Config{JWKS: []byte(`{"keys":[]}`)}).Open(nil); err == nil {
+		t.Fatal("an empty inline set must be refused")
+	}
+	if _, err := (Config{File: filepath.Join(t.TempDir(), "missing.json")}).Open(nil); err == nil {
+		t.Fatal("a missing file must be refused at load time")
+	}
+}
+
+func TestFetchConfigTrustedRoots(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "bad.pem")
+	if err := os.WriteFile(bad, []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (FetchConfig{TrustedRoots: []string{bad}}).Acquire(); err == nil {
+		t.Fatal("a PEM file without certificates must be refused")
+	}
+	a, err := (FetchConfig{}).Acquire()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := (FetchConfig{}).Acquire()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Release()
+	defer b.Release()
+	if a.Fetcher != b.Fetcher {
+		t.Fatal("one fetch configuration must share one fetcher")
+	}
+}
+
+func TestUnmarshalCaddyfile(t *testing.T) {
+	d := caddyfile.NewTestDispenser(`fetch {
+		timeout 3s
+		max_size 64KiB
+		refresh_interval 30s
+		cache_ttl 10m
+		trusted_roots a.pem b.pem
+	}`)
+	d.Next()
+	var fc FetchConfig
+	if err := fc.UnmarshalCaddyfile(d); err != nil {
+		t.Fatal(err)
+	}
+	if fc.MaxSize != 64<<10 || len(fc.TrustedRoots) != 2 || fc.Timeout == 0 || fc.CacheTTL == 0 || fc.RefreshInterval == 0 {
+		t.Fatalf("%+v", fc)
+	}
+	for _, bad := range []string{"fetch {\n timeout never\n}", "fetch {\n max_size 0\n}", "fetch {\n bogus 1\n}", "fetch {\n trusted_roots\n}", "fetch extra"} {
+		d := caddyfile.NewTestDispenser(bad)
+		d.Next()
+		if err := new(FetchConfig).UnmarshalCaddyfile(d); err == nil {
+			t.Errorf("%q: want an error", bad)
+		}
+	}
+	var c Config
+	d = caddyfile.NewTestDispenser("jwks_file a.json")
+	d.Next()
+	if ok, err := c.UnmarshalCaddyfileKey(d); !ok || err != nil || c.File != "a.json" {
+		t.Fatalf("jwks_file: %v %v %+v", ok, err, c)
+	}
+	d = caddyfile.NewTestDispenser("jwks_url https://x")
+	d.Next()
+	if ok, err := c.UnmarshalCaddyfileKey(d); !ok || err == nil {
+		t.Fatal("a second key source must be refused")
+	}
+	d = caddyfile.NewTestDispenser("jwks {notjson")
+	d.Next()
+	if ok, err := new(Config).UnmarshalCaddyfileKey(d); !ok || err == nil {
+		t.Fatal("inline jwks must be JSON")
+	}
+}

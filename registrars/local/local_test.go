@@ -1,0 +1,127 @@
+package local
+
+import (
+	"context"
+	"errors"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/certmagic"
+	"github.com/google/uuid"
+
+	"github.com/dcrgate/dcrgate/dcr"
+	"github.com/dcrgate/dcrgate/storage/caddystorage"
+)
+
+func newExchange(t *testing.T, method string) *dcr.Exchange {
+	t.Helper()
+	return &dcr.Exchange{
+		Operation: dcr.OpRegister,
+		Now:       time.Now(),
+		Store:     caddystorage.New(&certmagic.FileStorage{Path: t.TempDir()}, "dcr"),
+		Metadata:  map[string]any{"token_endpoint_auth_method": method, "scope": "openid accounts"},
+		SoftwareStatement: &dcr.SoftwareStatement{Raw: "a.b.c", SoftwareID: "sw1", OrgID: "org1",
+			Claims: map[string]any{"software_id": "sw1"}, Directory: "OpenBanking Ltd"},
+	}
+}
+
+func TestRegister(t *testing.T) {
+	x := newExchange(t, "tls_client_auth")
+	rec, creds, err := Local{}.Register(context.Background(), x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := uuid.Parse(rec.ClientID); err != nil || uuid.MustParse(rec.ClientID).Version() != 4 {
+		t.Fatalf("client_id %q is not a UUID v4", rec.ClientID)
+	}
+	token, _ := creds["registration_access_token"].(string)
+	if len(token) < 40 || rec.RegistrationTokenHash != HashSecret(token) || rec.RegistrationTokenHash == token {
+		t.Fatalf("token %q stored as %q", token, rec.RegistrationTokenHash)
+	}
+	if _, ok := creds["client_secret"]; ok || rec.ClientSecretHash != "" {
+		t.Fatal("no client_secret for tls_client_auth")
+	}
+	stored, err := x.Store.Get(context.Background(), rec.ClientID)
+	if err != nil || stored.SoftwareID != "sw1" || stored.OrgID != "org1" || stored.Version != 1 {
+		t.Fatalf("stored %+v %v", stored, err)
+	}
+}
+
+func TestClientSecretOnlyForSecretMethods(t *testing.T) {
+	for _, m := range []string{"client_secret_basic", "client_secret_post", "client_secret_jwt"} {
+		x := newExchange(t, m)
+		rec, creds, err := Local{}.Register(context.Background(), x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		secret, _ := creds["client_secret"].(string)
+		if !regexp.MustCompile(`^[0-9A-Za-z]{36}$`).MatchString(secret) {
+			t.Fatalf("%s: secret %q is not 36 base62 characters (OB maximum)", m, secret)
+		}
+		if rec.ClientSecretHash != HashSecret(secret) {
+			t.Fatalf("%s: secret not stored as its hash", m)
+		}
+	}
+}
+
+// racingStore changes the record under the registrar once, as a concurrent PUT would.
+type racingStore struct {
+	dcr.Store
+	raced bool
+}
+
+func (s *racingStore) Update(ctx context.Context, rec *dcr.Registration) error {
+	if !s.raced {
+		s.raced = true
+		cur, _ := s.Store.Get(ctx, rec.ClientID)
+		if err := s.Store.Update(ctx, cur); err != nil {
+			return err
+		}
+		return dcr.ErrConflict
+	}
+	return s.Store.Update(ctx, rec)
+}
+
+func TestUpdateRetriesOnConflict(t *testing.T) {
+	x := newExchange(t, "tls_client_auth")
+	rec, _, err := Local{}.Register(context.Background(), x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := &racingStore{Store: x.Store}
+	u := newExchange(t, "private_key_jwt")
+	u.Operation, u.Store, u.ClientID, u.Existing = dcr.OpUpdate, rs, rec.ClientID, rec
+	got, _, err := Local{}.Update(context.Background(), u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rs.raced || got.Version != 3 || got.Metadata["token_endpoint_auth_method"] != "private_key_jwt" {
+		t.Fatalf("after a conflict: version %d, metadata %v", got.Version, got.Metadata)
+	}
+	// A record that moved to other software is never overwritten.
+	moved := got.Clone()
+	moved.SoftwareID = "sw2"
+	if err := x.Store.Update(context.Background(), moved); err != nil {
+		t.Fatal(err)
+	}
+	u.Existing, u.Store = got, &racingStore{Store: x.Store, raced: true}
+	if _, _, err := (Local{}).Update(context.Background(), u); !errors.Is(err, dcr.ErrConflict) {
+		t.Fatalf("update of a record moved to other software: %v", err)
+	}
+}
+
+func TestDelete(t *testing.T) {
+	x := newExchange(t, "tls_client_auth")
+	rec, _, err := Local{}.Register(context.Background(), x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x.Operation, x.ClientID, x.Existing = dcr.OpDelete, rec.ClientID, rec
+	if err := (Local{}).Delete(context.Background(), x); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := x.Store.Get(context.Background(), rec.ClientID); !errors.Is(err, dcr.ErrNotFound) {
+		t.Fatalf("after delete: %v", err)
+	}
+}
