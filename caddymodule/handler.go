@@ -222,7 +222,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		e.Write(w)
 		return nil
 	}
-	h.serveDCR(w, r, op, clientID)
+	h.serveDCR(w, r, op, clientID, next)
 	return nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
 	"github.com/dcrgate/dcrgate/dcr"
@@ -20,7 +21,7 @@ import (
 
 // serveDCR runs one DCR call through the pipeline and writes the answer. Every rejection is
 // an RFC 7591 JSON error; nothing is stored unless every check passed.
-func (h *Handler) serveDCR(w http.ResponseWriter, r *http.Request, op dcr.Operation, clientID string) {
+func (h *Handler) serveDCR(w http.ResponseWriter, r *http.Request, op dcr.Operation, clientID string, next caddyhttp.Handler) {
 	start := time.Now()
 	x := &dcr.Exchange{
 		Operation:   op,
@@ -29,6 +30,7 @@ func (h *Handler) serveDCR(w http.ResponseWriter, r *http.Request, op dcr.Operat
 		Now:         start,
 		EndpointURL: h.endpointURL(r),
 		Store:       h.store,
+		Next:        next.ServeHTTP,
 	}
 	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
 		x.ClientCert = r.TLS.PeerCertificates[0]

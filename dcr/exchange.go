@@ -29,6 +29,10 @@ type Exchange struct {
 	EndpointURL string
 	// Store is the configured registration store.
 	Store Store
+	// Next sends a request to the handler after the DCR handler (normally reverse_proxy to
+	// the backend), so that a registrar can talk to the backend with Caddy's upstream TLS,
+	// load balancing and health checks.
+	Next func(w http.ResponseWriter, r *http.Request) error
 
 	// ClientCert is the TLS client certificate Caddy verified (nil if none was presented).
 	ClientCert *x509.Certificate
