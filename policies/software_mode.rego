@@ -1,0 +1,24 @@
+# METADATA
+# title: Software modes allowed in this environment
+# description: |
+#   On register and update, the SSA's software_mode must be one of the modes allowed for the
+#   gateway's environment: data.dcr.config.software_modes[data.dcr.config.environment]
+#   (default: sandbox accepts Test and Live, production only Live). An environment without an
+#   entry accepts no software at all.
+package dcr.rules.software_mode
+
+import rego.v1
+
+cfg := data.dcr.config
+
+modes := object.get(cfg.software_modes, cfg.environment, [])
+
+deny contains {
+	"rule": "software_mode",
+	"error": "unapproved_software_statement",
+	"error_description": sprintf("software_mode %q is not accepted in the %s environment", [mode, cfg.environment]),
+} if {
+	input.operation in {"register", "update"}
+	mode := object.get(input.software_statement.claims, "software_mode", "")
+	not mode in modes
+}
