@@ -5,6 +5,7 @@ package dcrgate
 import (
 	_ "github.com/dcrgate/dcrgate/caddymodule"
 	_ "github.com/dcrgate/dcrgate/caddymodule/dcrcmd"
+	_ "github.com/dcrgate/dcrgate/plugins/accesstoken"
 	_ "github.com/dcrgate/dcrgate/plugins/mtls"
 	_ "github.com/dcrgate/dcrgate/plugins/signedrequest"
 	_ "github.com/dcrgate/dcrgate/plugins/softwarestatement"
