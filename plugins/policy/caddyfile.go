@@ -1,0 +1,73 @@
+package policy
+
+import (
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+)
+
+// UnmarshalCaddyfile sets up the protection from Caddyfile tokens. Syntax, inside `dcr`:
+//
+//	policy {
+//	    defaults on|off              # the embedded default set and its data; default on
+//	    modules  <file|dir|embedded:path>...   # Rego v1 modules (repeatable); *_test.rego skipped
+//	    data     <file|dir>...       # JSON/YAML data, merged over the defaults' data (repeatable)
+//	    decision <ref>               # default data.dcr.decision
+//	    timeout  <duration>          # one evaluation; default 100ms
+//	}
+//
+// `policy` alone runs the embedded default set. It runs after every other protection and the
+// OB profile rules, whatever its position in the block.
+func (p *Policy) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // the module name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch name := d.Val(); name {
+		case "defaults":
+			var v string
+			if !d.Args(&v) || d.NextArg() {
+				return d.ArgErr()
+			}
+			switch v {
+			case "on", "true":
+				on := true
+				p.Defaults = &on
+			case "off", "false":
+				off := false
+				p.Defaults = &off
+			default:
+				return d.Errf("policy: defaults must be on or off, not %q", v)
+			}
+		case "modules", "data":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.ArgErr()
+			}
+			if name == "modules" {
+				p.Modules = append(p.Modules, args...)
+			} else {
+				p.Data = append(p.Data, args...)
+			}
+		case "decision":
+			if !d.Args(&p.Decision) || d.NextArg() {
+				return d.ArgErr()
+			}
+		case "timeout":
+			var v string
+			if !d.Args(&v) || d.NextArg() {
+				return d.ArgErr()
+			}
+			dur, err := caddy.ParseDuration(v)
+			if err != nil || dur <= 0 {
+				return d.Errf("policy: timeout: bad duration %q", v)
+			}
+			p.Timeout = caddy.Duration(dur)
+		default:
+			return d.Errf("policy: unknown option %q", name)
+		}
+	}
+	return nil
+}
+
+var _ caddyfile.Unmarshaler = (*Policy)(nil)

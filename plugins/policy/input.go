@@ -1,0 +1,201 @@
+package policy
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/asn1"
+	"encoding/base64"
+	"encoding/hex"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/dcrgate/dcrgate/dcr"
+)
+
+// maskedHeaders never reach a policy (or a log) in clear: they carry credentials.
+var maskedHeaders = []string{"Authorization", "Proxy-Authorization", "Cookie"}
+
+// Masked replaces a credential in the input.
+const Masked = "[masked]"
+
+var oidOrganizationIdentifier = asn1.ObjectIdentifier{2, 5, 4, 97}
+
+// Input builds the policy input of docs/policies.md from what the pipeline verified. Nothing
+// in it is a secret: the software statement appears as its verified claims, headers that carry
+// credentials are masked, the stored registration comes without its hashes. count is
+// registrations_for_software (see CountRegistrations).
+func Input(x *dcr.Exchange, count int) map[string]any {
+	in := map[string]any{
+		"operation":                  string(x.Operation),
+		"now":                        x.Now.Unix(),
+		"registrations_for_software": count,
+	}
+	if x.ClientID != "" {
+		in["client_id"] = x.ClientID
+	}
+	if x.Request != nil {
+		in["request"] = requestInput(x.Request)
+	}
+	if x.ClientCert != nil {
+		in["client_certificate"] = CertificateInput(x.ClientCert)
+	}
+	if x.RequestClaims != nil {
+		rr := make(map[string]any, len(x.RequestClaims))
+		for k, v := range x.RequestClaims {
+			if k != "software_statement" {
+				rr[k] = v
+			}
+		}
+		in["registration_request"] = rr
+	}
+	if x.SoftwareStatement != nil {
+		in["software_statement"] = map[string]any{
+			"claims":    x.SoftwareStatement.Claims,
+			"directory": x.SoftwareStatement.Directory,
+		}
+	}
+	if x.Metadata != nil {
+		in["metadata"] = x.Metadata
+	}
+	if x.AccessTokenClaims != nil {
+		in["access_token"] = map[string]any{"claims": x.AccessTokenClaims}
+	}
+	if x.Existing != nil {
+		in["existing_registration"] = registrationInput(x.Existing)
+	}
+	return in
+}
+
+func requestInput(r *http.Request) map[string]any {
+	headers := make(map[string]any, len(r.Header))
+	for name, values := range r.Header {
+		v := strings.Join(values, ", ")
+		if slices.Contains(maskedHeaders, name) {
+			v = maskCredential(v)
+		}
+		headers[strings.ToLower(name)] = v
+	}
+	return map[string]any{
+		"method":         r.Method,
+		"path":           r.URL.Path,
+		"host":           r.Host,
+		"headers":        headers,
+		"remote_address": r.RemoteAddr,
+	}
+}
+
+// maskCredential keeps an Authorization scheme (Bearer, Basic) and hides the credential.
+func maskCredential(v string) string {
+	if scheme, _, ok := strings.Cut(v, " "); ok && !strings.ContainsAny(scheme, "=;") {
+		return scheme + " " + Masked
+	}
+	return Masked
+}
+
+// CertificateInput describes a TLS client certificate for a policy.
+func CertificateInput(c *x509.Certificate) map[string]any {
+	sum := sha256.Sum256(c.Raw)
+	orgID, softwareID := dcr.CertificateIdentity(c)
+	orgIdentifier := ""
+	for _, atv := range c.Subject.Names {
+		if atv.Type.Equal(oidOrganizationIdentifier) {
+			orgIdentifier, _ = atv.Value.(string)
+		}
+	}
+	var uris, ips []any
+	for _, u := range c.URIs {
+		uris = append(uris, u.String())
+	}
+	for _, ip := range c.IPAddresses {
+		ips = append(ips, ip.String())
+	}
+	return map[string]any{
+		"subject":                 c.Subject.String(),
+		"issuer":                  c.Issuer.String(),
+		"subject_fields":          nameInput(c.Subject.CommonName, c.Subject.OrganizationalUnit, c.Subject.Organization, c.Subject.Country),
+		"organization_identifier": orgIdentifier,
+		"org_id":                  orgID,
+		"software_id":             softwareID,
+		"serial_number":           hex.EncodeToString(c.SerialNumber.Bytes()),
+		"sans": map[string]any{
+			"dns":   anyList(c.DNSNames),
+			"email": anyList(c.EmailAddresses),
+			"uri":   orEmpty(uris),
+			"ip":    orEmpty(ips),
+		},
+		// RFC 8705 x5t#S256: base64url SHA-256 of the DER certificate.
+		"sha256_thumbprint": base64.RawURLEncoding.EncodeToString(sum[:]),
+		"not_before":        c.NotBefore.Unix(),
+		"not_after":         c.NotAfter.Unix(),
+	}
+}
+
+func nameInput(cn string, ou, o, country []string) map[string]any {
+	return map[string]any{
+		"common_name":         cn,
+		"organizational_unit": anyList(ou),
+		"organization":        anyList(o),
+		"country":             anyList(country),
+	}
+}
+
+// registrationInput is the stored registration without its secrets (the token and client
+// secret hashes) and without the compact software statement (its claims are there).
+func registrationInput(r *dcr.Registration) map[string]any {
+	return map[string]any{
+		"client_id":       r.ClientID,
+		"version":         r.Version,
+		"software_id":     r.SoftwareID,
+		"org_id":          r.OrgID,
+		"metadata":        r.Metadata,
+		"ssa_claims":      r.SSAClaims,
+		"directory":       r.Directory,
+		"cert_subject":    r.CertSubject,
+		"cert_thumbprint": r.CertThumbprint,
+		"issued_at":       r.IssuedAt.Unix(),
+		"updated_at":      r.UpdatedAt.Unix(),
+	}
+}
+
+// CountRegistrations is registrations_for_software: the live registrations of the request's
+// software_id other than the one the request acts on. On register that is all of them (so
+// "at most N" is count < N); on update, read and delete the existing registration is left out
+// (so an update never counts against a limit on itself).
+func CountRegistrations(ctx context.Context, x *dcr.Exchange) (int, error) {
+	softwareID := ""
+	switch {
+	case x.SoftwareStatement != nil:
+		softwareID = x.SoftwareStatement.SoftwareID
+	case x.Existing != nil:
+		softwareID = x.Existing.SoftwareID
+	}
+	if softwareID == "" || x.Store == nil {
+		return 0, nil
+	}
+	ids, err := x.Store.ListBySoftware(ctx, softwareID)
+	if err != nil {
+		return 0, err
+	}
+	n := len(ids)
+	if x.Existing != nil && slices.Contains(ids, x.Existing.ClientID) {
+		n--
+	}
+	return n, nil
+}
+
+func anyList(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}
+
+func orEmpty(l []any) []any {
+	if l == nil {
+		return []any{}
+	}
+	return l
+}

@@ -1,0 +1,167 @@
+// Package policy is the dcr.protections.policy protection: registration business rules in
+// Rego (Open Policy Agent, embedded), evaluated after every cryptographic and OB profile check
+// has passed, with the input and decision contract documented in docs/policies.md.
+package policy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/dcrgate/dcrgate/dcr"
+)
+
+func init() {
+	caddy.RegisterModule(Policy{})
+}
+
+// DefaultTimeout bounds one evaluation. The default set decides in tens of microseconds; a
+// policy that needs more than this is looping or misbehaving, and the request fails closed.
+const DefaultTimeout = 100 * time.Millisecond
+
+// Policy evaluates a Rego policy set on every DCR call and enforces its decision: a denial is
+// a 400 (403 on read/delete) with the decision's error; an error, a timeout or an undefined or
+// malformed decision is a 503 (fail closed). Allowed decisions may narrow the metadata to
+// register (OverridableFields).
+type Policy struct {
+	// Defaults includes the embedded default policy set (policies/ in the repository) and its
+	// data; default true. Set false to run only Modules.
+	Defaults *bool `json:"defaults,omitempty"`
+	// Modules are Rego v1 files or directories (walked for *.rego, *_test.rego skipped), or
+	// embedded:<path> for an embedded file (e.g. embedded:examples/org_scope_ceilings.rego).
+	Modules []string `json:"modules,omitempty"`
+	// Data are JSON or YAML data documents (files or directories), deep-merged at the root of
+	// data over the defaults' data.json, later ones winning.
+	Data []string `json:"data,omitempty"`
+	// Decision is the query of the decision; default data.dcr.decision.
+	Decision string `json:"decision,omitempty"`
+	// Timeout bounds one evaluation; default 100ms.
+	Timeout caddy.Duration `json:"timeout,omitempty"`
+
+	engine *Engine
+	hash   string
+	logger *zap.Logger
+}
+
+// CaddyModule returns the Caddy module information.
+func (Policy) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "dcr.protections.policy",
+		New: func() caddy.Module { return new(Policy) },
+	}
+}
+
+// Sources are where the policy set comes from.
+func (p *Policy) Sources() Sources {
+	return Sources{Defaults: p.Defaults == nil || *p.Defaults, Modules: p.Modules, Data: p.Data, Decision: p.Decision}
+}
+
+// Provision reads the policy set and compiles it, or reuses the engine another config (the
+// one being replaced by a reload, say) compiled from the same content.
+func (p *Policy) Provision(ctx caddy.Context) error {
+	p.logger = ctx.Logger()
+	if p.Timeout == 0 {
+		p.Timeout = caddy.Duration(DefaultTimeout)
+	}
+	b, err := Load(p.Sources())
+	if err != nil {
+		return fmt.Errorf("policy: %w", err)
+	}
+	engine, compiled, err := acquireEngine(ctx, b)
+	if err != nil {
+		return fmt.Errorf("policy: compiling: %w", err)
+	}
+	p.engine, p.hash = engine, engine.Hash()
+	p.logger.Info("registration policy ready",
+		zap.String("policy", shortHash(p.hash)),
+		zap.Bool("compiled", compiled),
+		zap.Strings("modules", engine.Modules()),
+		zap.String("decision", b.Decision),
+		zap.Duration("timeout", time.Duration(p.Timeout)))
+	return nil
+}
+
+// Validate checks the configuration.
+func (p *Policy) Validate() error {
+	if p.Timeout < 0 {
+		return errors.New("policy: timeout must not be negative")
+	}
+	return nil
+}
+
+// Cleanup gives the engine back to the pool.
+func (p *Policy) Cleanup() error {
+	if p.hash != "" {
+		releaseEngine(p.hash)
+	}
+	return nil
+}
+
+// Protect decides the call. It runs after the OB profile rules, so on register and update
+// x.Metadata is what would be registered, and what an allowed decision's overrides replace.
+func (p *Policy) Protect(ctx context.Context, x *dcr.Exchange) error {
+	rec := p.newRecord(x)
+	count, err := CountRegistrations(ctx, x)
+	if err != nil {
+		return p.fail(rec, outcomeError, dcr.Unavailable(err, "the registration store is unavailable"))
+	}
+	input := Input(x, count)
+	if ce := p.logger.Check(zap.DebugLevel, "policy input"); ce != nil {
+		ce.Write(zap.String("decision_id", rec.id), zap.Any("input", input))
+	}
+
+	evalCtx, cancel := context.WithTimeout(ctx, time.Duration(p.Timeout))
+	start := time.Now()
+	d, err := p.engine.Decide(evalCtx, input)
+	rec.eval = time.Since(start)
+	timedOut := errors.Is(evalCtx.Err(), context.DeadlineExceeded)
+	cancel()
+	switch {
+	case err != nil && timedOut:
+		return p.fail(rec, outcomeTimeout, dcr.Unavailable(err, "the registration policy did not decide in time"))
+	case errors.Is(err, ErrUndefined):
+		return p.fail(rec, outcomeUndefined, dcr.Unavailable(err, "the registration policy made no decision"))
+	case err != nil:
+		return p.fail(rec, outcomeError, dcr.Unavailable(err, "the registration policy could not be evaluated"))
+	}
+	rec.decision = d
+	if !d.Allow {
+		e := d.Rejection(x.Operation)
+		p.log(rec, outcomeDeny, nil)
+		return e
+	}
+	if x.Metadata != nil && len(d.Metadata) > 0 {
+		md, err := ApplyOverrides(x.Metadata, d.Metadata)
+		if err != nil {
+			return p.fail(rec, outcomeError, dcr.Unavailable(err, "the registration policy returned metadata it may not set"))
+		}
+		x.Metadata = md
+	}
+	p.log(rec, outcomeAllow, nil)
+	return nil
+}
+
+// fail logs a decision that could not be made and returns e (a 503: fail closed).
+func (p *Policy) fail(rec *record, outcome string, e *dcr.Error) *dcr.Error {
+	p.log(rec, outcome, e.Cause)
+	return e
+}
+
+func shortHash(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner  = (*Policy)(nil)
+	_ caddy.Validator    = (*Policy)(nil)
+	_ caddy.CleanerUpper = (*Policy)(nil)
+	_ dcr.Protection     = (*Policy)(nil)
+)
