@@ -75,6 +75,17 @@ type Options struct {
 	DCRBlock string
 	// Port to listen on; default a free one (required equal to the sandbox's when reusing it).
 	Port int
+
+	// Upstream is the reverse_proxy target (host:port); default a stand-in backend that
+	// answers "backend: {method} {uri}".
+	Upstream string
+	// ReverseProxyBlock is the body of the `reverse_proxy` block (e.g. header_up lines).
+	ReverseProxyBlock string
+	// SiteDirectives are added to the site block, before `dcr` (e.g. request_header, another
+	// handler directive). The placeholders of DCRBlock work in these three as well.
+	SiteDirectives string
+	// Env is added to the gateway process's environment (e.g. for {env.*} placeholders).
+	Env []string
 }
 
 // DefaultDCRBlock is the protection set of the example Caddyfile.
@@ -109,6 +120,7 @@ type Gateway struct {
 	Sandbox   *sandbox.Sandbox
 	Caddyfile string
 
+	env    []string
 	cmd    *exec.Cmd
 	exited chan struct{}
 	logs   *syncBuffer
@@ -147,6 +159,11 @@ func Start(t testing.TB, o Options) *Gateway {
 	sbDir := g.Sandbox.Dir
 	r := strings.NewReplacer("{{SANDBOX}}", sbDir, "{{BASE}}", g.BaseURL, "{{PORT}}", fmt.Sprint(g.Port))
 	backend := FreePort(t)
+	upstream := o.Upstream
+	if upstream == "" {
+		upstream = fmt.Sprintf("127.0.0.1:%d", backend)
+	}
+	g.env = o.Env
 	g.Caddyfile = r.Replace(fmt.Sprintf(`{
 	admin off
 	https_port %d
@@ -166,16 +183,19 @@ localhost:%d {
 		root * {{SANDBOX}}/jwks
 		file_server
 	}
+%s
 	dcr /register {
 %s
 	}
-	reverse_proxy 127.0.0.1:%d
+	reverse_proxy %s {
+%s
+	}
 }
 
 http://:%d {
 	respond "backend: {method} {uri}" 200
 }
-`, g.Port, FreePort(t), g.DataDir, g.Port, block, backend, backend))
+`, g.Port, FreePort(t), g.DataDir, g.Port, o.SiteDirectives, block, upstream, o.ReverseProxyBlock, backend))
 	if err := os.WriteFile(filepath.Join(dir, "Caddyfile"), []byte(g.Caddyfile), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -190,6 +210,7 @@ func (g *Gateway) start(bin string) {
 	cmd := exec.Command(bin, "run", "--config", filepath.Join(g.Dir, "Caddyfile"), "--adapter", "caddyfile")
 	cmd.Dir = g.Dir
 	cmd.Env = append(os.Environ(), "HOME="+g.Dir, "XDG_DATA_HOME="+g.DataDir, "XDG_CONFIG_HOME="+filepath.Join(g.Dir, "config"))
+	cmd.Env = append(cmd.Env, g.env...)
 	cmd.Stdout = g.logs
 	cmd.Stderr = g.logs
 	if err := cmd.Start(); err != nil {

@@ -1,0 +1,158 @@
+// The unaware authorization server behind dcrgate (registrar upstream): node-oidc-provider with
+// plain RFC 7591/7592 registration guarded by an initial access token, client credentials,
+// introspection, revocation, and RFC 8705 mTLS (tls_client_auth and certificate-bound access
+// tokens) where the client certificate is read from a header set by the gateway.
+//
+// It knows nothing of Open Banking: the gateway has checked the software statement, the signed
+// request and the OB profile before it asks this server to create a client.
+//
+// Environment:
+//   PORT                   port to listen on (127.0.0.1 only); default 3000
+//   ISSUER                 the public issuer, i.e. the gateway's origin; default http://localhost:$PORT
+//   INITIAL_ACCESS_TOKEN   the bearer token that may create clients (required)
+//   CLIENT_CERT_HEADER     header carrying the verified TLS client certificate, base64 DER or PEM;
+//                          default x-client-cert
+//   NODE_EXTRA_CA_CERTS    (Node's own) CAs to trust when fetching clients' jwks_uri
+//
+// The certificate header is trusted because only the gateway can reach this server: it listens
+// on 127.0.0.1, and the gateway removes the header from every incoming request before it sets it
+// from the TLS connection. Never expose this port.
+import * as crypto from 'node:crypto';
+
+import Provider from 'oidc-provider';
+
+const port = Number(process.env.PORT || 3000);
+const issuer = process.env.ISSUER || `http://localhost:${port}`;
+const initialAccessToken = process.env.INITIAL_ACCESS_TOKEN;
+const certHeader = (process.env.CLIENT_CERT_HEADER || 'x-client-cert').toLowerCase();
+
+if (!initialAccessToken) {
+  console.error('INITIAL_ACCESS_TOKEN is required: registration must not be open');
+  process.exit(2);
+}
+
+// Signing keys for ID tokens and JWT responses, made at start (a real deployment loads them).
+function signingKeys() {
+  const rsa = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' });
+  const ec = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' });
+  return [
+    { ...rsa, kid: 'ps256', alg: 'PS256', use: 'sig' },
+    { ...rsa, kid: 'rs256', alg: 'RS256', use: 'sig' },
+    { ...ec, kid: 'es256', alg: 'ES256', use: 'sig' },
+  ];
+}
+
+// The certificate the gateway forwarded, or undefined.
+function forwardedCertificate(ctx) {
+  const value = ctx.get(certHeader);
+  if (!value) return undefined;
+  try {
+    const pem = value.includes('BEGIN CERTIFICATE')
+      ? value
+      : `-----BEGIN CERTIFICATE-----\n${value.replace(/\s+/g, '')}\n-----END CERTIFICATE-----\n`;
+    return new crypto.X509Certificate(pem);
+  } catch {
+    return undefined;
+  }
+}
+
+// DN comparison for tls_client_auth_subject_dn: attribute by attribute, order-free, type aliases
+// and case folded. The gateway already compared the registered DN with the TPP's certificate
+// strictly; this only has to recognise the same certificate again at the token endpoint.
+const dnAliases = {
+  '2.5.4.3': 'cn', commonname: 'cn',
+  '2.5.4.6': 'c', countryname: 'c',
+  '2.5.4.10': 'o', organizationname: 'o',
+  '2.5.4.11': 'ou', organizationalunitname: 'ou',
+  '2.5.4.7': 'l', localityname: 'l',
+  '2.5.4.8': 'st', stateorprovincename: 'st',
+  '2.5.4.97': 'organizationidentifier',
+  '1.2.840.113549.1.9.1': 'emailaddress', e: 'emailaddress',
+};
+
+function splitUnescaped(s, seps) {
+  const out = [];
+  let cur = '';
+  for (let i = 0; i < s.length; i += 1) {
+    if (s[i] === '\\' && i + 1 < s.length) {
+      cur += s[i] + s[i + 1];
+      i += 1;
+    } else if (seps.includes(s[i])) {
+      out.push(cur);
+      cur = '';
+    } else {
+      cur += s[i];
+    }
+  }
+  out.push(cur);
+  return out;
+}
+
+function canonicalDN(dn) {
+  const text = dn.trim();
+  const parts = text.startsWith('/') ? splitUnescaped(text.slice(1), ['/']) : splitUnescaped(text, [',', '+', '\n']);
+  return parts
+    .filter((p) => p.trim() !== '')
+    .map((p) => {
+      const eq = p.indexOf('=');
+      const type = p.slice(0, eq).trim().toLowerCase();
+      const value = p.slice(eq + 1).trim().replace(/\\(.)/g, '$1').replace(/\s+/g, ' ').toLowerCase();
+      return `${dnAliases[type] || type}=${value}`;
+    })
+    .sort();
+}
+
+function sameDN(a, b) {
+  const x = canonicalDN(a);
+  const y = canonicalDN(b);
+  return x.length === y.length && x.every((v, i) => v === y[i]);
+}
+
+const provider = new Provider(issuer, {
+  jwks: { keys: signingKeys() },
+  scopes: ['openid', 'offline_access', 'accounts', 'payments', 'fundsconfirmations'],
+  clientAuthMethods: ['tls_client_auth', 'private_key_jwt', 'client_secret_basic', 'client_secret_post'],
+  enabledJWA: {
+    clientAuthSigningAlgValues: ['PS256', 'ES256', 'RS256'],
+    idTokenSigningAlgValues: ['PS256', 'ES256', 'RS256'],
+    requestObjectSigningAlgValues: ['PS256', 'ES256', 'RS256'],
+  },
+  features: {
+    devInteractions: { enabled: false },
+    clientCredentials: { enabled: true },
+    introspection: { enabled: true },
+    revocation: { enabled: true },
+    registration: {
+      enabled: true,
+      initialAccessToken,
+      // OB client_ids are at most 36 characters: UUIDs.
+      idFactory: () => crypto.randomUUID(),
+      secretFactory: async () => crypto.randomBytes(27).toString('base64url'),
+    },
+    registrationManagement: { enabled: true, rotateRegistrationAccessToken: true },
+    mTLS: {
+      enabled: true,
+      tlsClientAuth: true,
+      certificateBoundAccessTokens: true,
+      getCertificate: forwardedCertificate,
+      // The gateway verified the chain against the directory CAs before forwarding it.
+      certificateAuthorized: (ctx) => forwardedCertificate(ctx) !== undefined,
+      certificateSubjectMatches(ctx, property, expected) {
+        const cert = forwardedCertificate(ctx);
+        return property === 'tls_client_auth_subject_dn' && cert !== undefined && sameDN(cert.subject, expected);
+      },
+    },
+  },
+  ttl: { ClientCredentials: 600 },
+  // Only the gateway reaches this server, over loopback; the public origin is the gateway's.
+  routes: { registration: '/reg' },
+});
+
+// X-Forwarded-Proto from the gateway makes generated URLs https.
+provider.proxy = true;
+
+provider.on('server_error', (ctx, err) => console.error('server_error', err));
+
+provider.listen(port, '127.0.0.1', () => {
+  console.log(`oidc-provider ${issuer} listening on 127.0.0.1:${port}`);
+});
