@@ -7,6 +7,7 @@ import (
 	_ "github.com/dcrgate/dcrgate/caddymodule/dcrcmd"
 	_ "github.com/dcrgate/dcrgate/plugins/accesstoken"
 	_ "github.com/dcrgate/dcrgate/plugins/mtls"
+	_ "github.com/dcrgate/dcrgate/plugins/policy"
 	_ "github.com/dcrgate/dcrgate/plugins/signedrequest"
 	_ "github.com/dcrgate/dcrgate/plugins/softwarestatement"
 	_ "github.com/dcrgate/dcrgate/registrars/local"
