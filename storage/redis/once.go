@@ -1,0 +1,42 @@
+package redis
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Claim records key for ttl with SET NX PX: of concurrent claims, on any node, exactly one
+// wins. A ttl that is not positive is an error rather than a claim that lapses at once,
+// which would silently turn replay protection off.
+func (s *Store) Claim(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	if ttl <= 0 {
+		return false, fmt.Errorf("redis store: Claim with a ttl of %v; it must be positive", ttl)
+	}
+	// Redis keeps milliseconds; round up so a key never lapses before its ttl.
+	if r := ttl % time.Millisecond; r != 0 {
+		ttl += time.Millisecond - r
+	}
+	ok, err := s.client.SetNX(ctx, s.onceKey(key), "1", ttl).Result()
+	if err != nil {
+		return false, storeErr("claim", err)
+	}
+	return ok, nil
+}
+
+// Seen reports whether key is claimed and unexpired (Redis drops expired keys itself).
+func (s *Store) Seen(ctx context.Context, key string) (bool, error) {
+	n, err := s.client.Exists(ctx, s.onceKey(key)).Result()
+	if err != nil {
+		return false, storeErr("seen", err)
+	}
+	return n == 1, nil
+}
+
+// Release forgets key.
+func (s *Store) Release(ctx context.Context, key string) error {
+	if err := s.client.Del(ctx, s.onceKey(key)).Err(); err != nil {
+		return storeErr("release", err)
+	}
+	return nil
+}
