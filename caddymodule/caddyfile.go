@@ -13,9 +13,10 @@ import (
 
 func init() {
 	httpcaddyfile.RegisterDirective("dcr", parseCaddyfile)
-	// DCR must see its requests before they are proxied; registering the order here means
-	// users never have to write an `order` option.
-	httpcaddyfile.RegisterDirectiveOrder("dcr", httpcaddyfile.Before, "reverse_proxy")
+	// DCR must see its requests before anything answers or proxies them: ahead of handle,
+	// route, respond and reverse_proxy, so a catch-all `handle` or `respond` cannot shadow the
+	// endpoint. Registering the order here means users never write an `order` option.
+	httpcaddyfile.RegisterDirectiveOrder("dcr", httpcaddyfile.Before, "invoke")
 }
 
 func parseCaddyfile(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/modules/caddyevents"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
@@ -59,6 +60,8 @@ type Handler struct {
 	store       dcr.Store
 	registrar   dcr.Registrar
 	logger      *zap.Logger
+	metrics     *dcrMetrics
+	audit       *auditor
 }
 
 type namedProtection struct {
@@ -111,6 +114,11 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 // Provision loads the guest modules.
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
+	h.metrics = newDCRMetrics(ctx.GetMetricsRegistry())
+	h.audit = &auditor{log: h.logger.Named(AuditLoggerName), ctx: ctx}
+	if events, err := ctx.AppIfConfigured("events"); err == nil && events != nil {
+		h.audit.events, _ = events.(*caddyevents.App)
+	}
 	if h.Endpoint == "" {
 		h.Endpoint = "/register"
 	}

@@ -86,6 +86,7 @@ func newInProcess(tb testing.TB) *inProcess {
 	// Without a Caddy config the context hands out a development logger; the tests assert on
 	// responses, not on log lines.
 	h.logger = zap.NewNop()
+	h.audit.log = zap.NewNop()
 	c, err := tppclient.FromSandbox(sb, sb.TPP(1), "https://localhost/register", "https://localhost")
 	if err != nil {
 		tb.Fatal(err)

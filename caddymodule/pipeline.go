@@ -36,37 +36,27 @@ func (h *Handler) serveDCR(w http.ResponseWriter, r *http.Request, op dcr.Operat
 		x.ClientCert = r.TLS.PeerCertificates[0]
 	}
 	status, body, err := h.run(x)
-	fields := []zap.Field{
-		zap.String("operation", string(op)),
-		zap.Duration("duration", time.Since(start)),
-	}
-	if x.ClientID != "" {
-		fields = append(fields, zap.String("client_id", x.ClientID))
-	}
-	if x.SoftwareStatement != nil {
-		fields = append(fields, zap.String("software_id", x.SoftwareStatement.SoftwareID), zap.String("org_id", x.SoftwareStatement.OrgID))
-	} else if x.Existing != nil {
-		fields = append(fields, zap.String("software_id", x.Existing.SoftwareID), zap.String("org_id", x.Existing.OrgID))
-	}
-	if x.ClientCert != nil {
-		fields = append(fields, zap.String("cert_subject", x.ClientCert.Subject.String()))
-	}
+	var e *dcr.Error
 	if err != nil {
-		e := dcr.AsError(err)
-		fields = append(fields, zap.Int("status", e.Status), zap.String("error", e.Code), zap.String("error_description", e.Description))
-		if e.Cause != nil {
-			fields = append(fields, zap.NamedError("cause", e.Cause))
-		}
-		if e.Status >= 500 {
-			h.logger.Error("dcr request failed", fields...)
-		} else {
-			h.logger.Info("dcr request rejected", fields...)
-		}
+		e = dcr.AsError(err)
+		status = e.Status
+	}
+	h.metrics.requests.WithLabelValues(string(op), outcomeOf(status), errorLabel(e)).Inc()
+	h.audit.record(x, status, e, time.Since(start))
+	if e != nil {
 		e.Write(w)
 		return
 	}
-	h.logger.Info("dcr request done", append(fields, zap.Int("status", status))...)
 	writeJSON(w, status, body)
+}
+
+// errorLabel is the error code as a metric label: RFC 7591 / RFC 6750 codes come from a
+// fixed set; "" for a success.
+func errorLabel(e *dcr.Error) string {
+	if e == nil {
+		return ""
+	}
+	return e.Code
 }
 
 // run is the pipeline proper; it returns the status and body of a success.
@@ -94,7 +84,10 @@ func (h *Handler) run(x *dcr.Exchange) (int, map[string]any, error) {
 		return 0, nil, err
 	}
 	if x.Operation == dcr.OpRegister || x.Operation == dcr.OpUpdate {
-		if err := h.applyProfile(x); err != nil {
+		start := time.Now()
+		err := h.applyProfile(x)
+		h.metrics.observeStage("profile", start)
+		if err != nil {
 			return 0, nil, err
 		}
 	}
@@ -105,7 +98,9 @@ func (h *Handler) run(x *dcr.Exchange) (int, map[string]any, error) {
 	if x.Operation == dcr.OpRead {
 		return http.StatusOK, registrationResponse(x.Existing, nil, x.EndpointURL), nil
 	}
+	start := time.Now()
 	release, err := h.commitClaims(x)
+	h.metrics.observeStage("store", start)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -113,6 +108,7 @@ func (h *Handler) run(x *dcr.Exchange) (int, map[string]any, error) {
 		rec   *dcr.Registration
 		creds map[string]any
 	)
+	start = time.Now()
 	switch x.Operation {
 	case dcr.OpRegister:
 		rec, creds, err = h.registrar.Register(ctx, x)
@@ -121,10 +117,11 @@ func (h *Handler) run(x *dcr.Exchange) (int, map[string]any, error) {
 	case dcr.OpDelete:
 		err = h.registrar.Delete(ctx, x)
 	}
+	h.metrics.observeStage("registrar", start)
 	if err != nil {
 		// Nothing was registered, so give the one-time keys back: the client may retry.
 		release()
-		return 0, nil, storeError(err)
+		return 0, nil, h.storeError(err)
 	}
 	for _, f := range x.AfterCommit {
 		f()
@@ -187,7 +184,7 @@ func (h *Handler) loadForManagement(x *dcr.Exchange) error {
 		return nil
 	}
 	if err != nil {
-		return storeError(err)
+		return h.storeError(err)
 	}
 	x.Existing = rec
 	x.RegistrationTokenValid = token != "" &&
@@ -202,7 +199,10 @@ func errNotAuthorized() *dcr.Error {
 
 func (h *Handler) protect(ctx context.Context, x *dcr.Exchange, ps []namedProtection) error {
 	for _, p := range ps {
-		if err := p.Protect(ctx, x); err != nil {
+		start := time.Now()
+		err := p.Protect(ctx, x)
+		h.metrics.observeStage(p.name, start)
+		if err != nil {
 			return err
 		}
 	}
@@ -259,10 +259,11 @@ func (h *Handler) commitClaims(x *dcr.Exchange) (func(), error) {
 		ok, err := h.store.Claim(ctx, c.Key, c.TTL)
 		if err != nil {
 			release()
-			return nil, storeError(err)
+			return nil, h.storeError(err)
 		}
 		if !ok {
 			release()
+			h.metrics.replays.Inc()
 			return nil, c.Reject
 		}
 		done = append(done, c.Key)
@@ -272,7 +273,7 @@ func (h *Handler) commitClaims(x *dcr.Exchange) (func(), error) {
 
 // storeError maps store errors to answers: a concurrent change is a conflict the client can
 // retry, a vanished record is an invalid token, anything else means the store is down.
-func storeError(err error) error {
+func (h *Handler) storeError(err error) error {
 	var e *dcr.Error
 	switch {
 	case errors.As(err, &e):
@@ -283,6 +284,7 @@ func storeError(err error) error {
 		return &dcr.Error{Status: http.StatusConflict, Code: dcr.CodeInvalidClientMetadata,
 			Description: "the registration was changed concurrently; retry the request", Cause: err}
 	default:
+		h.metrics.storeErrors.Inc()
 		return dcr.Unavailable(err, "the registration store is unavailable")
 	}
 }

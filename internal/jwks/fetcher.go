@@ -205,6 +205,9 @@ func (f *Fetcher) Key(ctx context.Context, url, kid string) (jwk.Key, error) {
 		return nil, fetchErr
 	}
 	if key != nil {
+		if !fetched {
+			stats.cacheHits.Add(1)
+		}
 		return key, nil
 	}
 
@@ -343,7 +346,9 @@ func (f *Fetcher) evict() {
 
 // fetch downloads and parses the set at url and computes its cache lifetime.
 func (f *Fetcher) fetch(ctx context.Context, url string) (map[string]jwk.Key, time.Duration, error) {
+	stats.fetches.Add(1)
 	fail := func(format string, args ...any) (map[string]jwk.Key, time.Duration, error) {
+		stats.failures.Add(1)
 		return nil, 0, fmt.Errorf("%w: %w: GET %s: %s", ErrFetch, jose.ErrKeyUnavailable, clip(url), fmt.Sprintf(format, args...))
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
