@@ -12,4 +12,5 @@ import (
 	_ "github.com/dcrgate/dcrgate/plugins/softwarestatement"
 	_ "github.com/dcrgate/dcrgate/registrars/local"
 	_ "github.com/dcrgate/dcrgate/storage/caddystorage"
+	_ "github.com/dcrgate/dcrgate/storage/redis"
 )
