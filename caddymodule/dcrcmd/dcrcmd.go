@@ -26,7 +26,7 @@ const (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "dcr",
-		Usage: "<sandbox init|register|get|update|delete> [flags]",
+		Usage: "<sandbox init|register|get|update|delete|policy eval|policy input> [flags]",
 		Short: "Open Banking DCR tools: sandbox trust setup and a TPP client",
 		Long: `
 Tools around Open Banking UK Dynamic Client Registration v3.2.
@@ -73,7 +73,7 @@ func configure(cmd *cobra.Command, code *int) {
 
 	sandboxCmd := &cobra.Command{Use: "sandbox", Short: "Manage a sandbox trust setup", Args: cobra.ArbitraryArgs, RunE: x.group}
 	sandboxCmd.AddCommand(newSandboxInitCmd(x))
-	cmd.AddCommand(sandboxCmd, newRegisterCmd(x), newGetCmd(x), newUpdateCmd(x), newDeleteCmd(x))
+	cmd.AddCommand(sandboxCmd, newRegisterCmd(x), newGetCmd(x), newUpdateCmd(x), newDeleteCmd(x), newPolicyCmd(x))
 	silence(cmd)
 }
 
