@@ -40,6 +40,13 @@ type inProcess struct {
 
 func newInProcess(tb testing.TB) *inProcess {
 	tb.Helper()
+	return newInProcessAt(tb, "")
+}
+
+// newInProcessAt keeps the store's files under dataDir ("" = the test's temp dir), e.g. on a
+// tmpfs to take the disk's fsync out of a measurement.
+func newInProcessAt(tb testing.TB, dataDir string) *inProcess {
+	tb.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
@@ -73,7 +80,10 @@ func newInProcess(tb testing.TB) *inProcess {
 	if err := json.Unmarshal([]byte(cfg), h); err != nil {
 		tb.Fatal(err)
 	}
-	store := caddystorage.New(&certmagic.FileStorage{Path: filepath.Join(dir, "data")}, "dcr")
+	if dataDir == "" {
+		dataDir = filepath.Join(dir, "data")
+	}
+	store := caddystorage.New(&certmagic.FileStorage{Path: dataDir}, "dcr")
 	h.store = store
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
 	tb.Cleanup(cancel)

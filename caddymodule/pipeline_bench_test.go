@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"net/http"
+	"os"
 	"testing"
 
 	"github.com/lestrrat-go/jwx/v2/jwa"
@@ -18,7 +19,21 @@ import (
 //
 //	go test -run '^$' -bench Pipeline -benchtime 3s ./caddymodule
 func BenchmarkPipeline(b *testing.B) {
-	p := newInProcess(b)
+	benchmarkPipeline(b, newInProcess(b))
+}
+
+// BenchmarkPipelineTmpfs is the same pipeline with the store on a tmpfs (/dev/shm), which takes
+// the disk's fsync out: what is left is the gateway's own work.
+func BenchmarkPipelineTmpfs(b *testing.B) {
+	shm, err := os.MkdirTemp("/dev/shm", "dcrgate-bench-")
+	if err != nil {
+		b.Fatalf("no tmpfs at /dev/shm: %v", err)
+	}
+	b.Cleanup(func() { _ = os.RemoveAll(shm) })
+	benchmarkPipeline(b, newInProcessAt(b, shm))
+}
+
+func benchmarkPipeline(b *testing.B, p *inProcess) {
 	// Warm the JWKS cache, as a running gateway would be.
 	if w := p.do(http.MethodPost, "/register", p.signedRequest(b, nil), ""); w.Code != http.StatusCreated {
 		b.Fatalf("warm-up: %d %s", w.Code, w.Body)
