@@ -40,25 +40,34 @@ type connection struct {
 }
 
 // replacePlaceholders resolves {env.*} and other global placeholders in every string option.
-func (s *Store) replacePlaceholders(repl *caddy.Replacer) {
+// An address that was set but resolves to nothing (an unset variable) is an error, not a
+// silent fallback to localhost.
+func (s *Store) replacePlaceholders(repl *caddy.Replacer) error {
+	var emptied []string
 	r := func(v *string) { *v = repl.ReplaceKnown(*v, "") }
-	rs := func(vs []string) {
-		for i := range vs {
-			r(&vs[i])
+	addr := func(v *string) {
+		before := *v
+		r(v)
+		if before != "" && *v == "" {
+			emptied = append(emptied, before)
 		}
 	}
-	r(&s.Address)
 	r(&s.Username)
 	r(&s.Password)
 	r(&s.Prefix)
+	addr(&s.Address)
 	if s.Sentinel != nil {
 		r(&s.Sentinel.MasterName)
-		rs(s.Sentinel.Addresses)
 		r(&s.Sentinel.Username)
 		r(&s.Sentinel.Password)
+		for i := range s.Sentinel.Addresses {
+			addr(&s.Sentinel.Addresses[i])
+		}
 	}
 	if s.Cluster != nil {
-		rs(s.Cluster.Addresses)
+		for i := range s.Cluster.Addresses {
+			addr(&s.Cluster.Addresses[i])
+		}
 	}
 	if s.TLS != nil {
 		r(&s.TLS.CA)
@@ -66,6 +75,11 @@ func (s *Store) replacePlaceholders(repl *caddy.Replacer) {
 		r(&s.TLS.Key)
 		r(&s.TLS.ServerName)
 	}
+	if len(emptied) > 0 {
+		// The placeholder text, not a value, so nothing secret.
+		return fmt.Errorf("redis store: address %q is empty once placeholders are replaced", emptied[0])
+	}
+	return nil
 }
 
 // connection checks the deployment options and returns the client's identity.

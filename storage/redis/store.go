@@ -137,7 +137,9 @@ func New(client goredis.UniversalClient, prefix string, minReplicasAck int) *Sto
 // until Redis is up, and go-redis connects as soon as it is.
 func (s *Store) Provision(ctx caddy.Context) error {
 	s.logger = ctx.Logger()
-	s.replacePlaceholders(caddy.NewReplacer())
+	if err := s.replacePlaceholders(caddy.NewReplacer()); err != nil {
+		return err
+	}
 	if err := s.setDefaults(); err != nil {
 		return err
 	}

@@ -1,0 +1,137 @@
+package redis_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/dcrgate/dcrgate/dcr"
+	"github.com/dcrgate/dcrgate/internal/gatewaytest"
+	redisstore "github.com/dcrgate/dcrgate/storage/redis"
+)
+
+// provision loads dcr.storage.redis from JSON as Caddy does; the returned cancel unloads it.
+func provision(t *testing.T, config string) (*redisstore.Store, error) {
+	t.Helper()
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	t.Cleanup(cancel)
+	mod, err := ctx.LoadModuleByID("dcr.storage.redis", json.RawMessage(config))
+	if err != nil {
+		return nil, err
+	}
+	return mod.(*redisstore.Store), nil
+}
+
+// Caddy must start while Redis is down: the store provisions, its calls fail (503), and it
+// works as soon as Redis is there, without a reload.
+func TestProvisionWhileRedisIsDown(t *testing.T) {
+	port := gatewaytest.FreePort(t)
+	s, err := provision(t, fmt.Sprintf(`{"address":"127.0.0.1:%d","dial_timeout":"200ms"}`, port))
+	if err != nil {
+		t.Fatalf("Provision with Redis down: %v", err)
+	}
+	_, err = s.Get(t.Context(), "client-1")
+	if err == nil || errors.Is(err, dcr.ErrNotFound) {
+		t.Fatalf("Get with Redis down = %v, want a store-unavailable error", err)
+	}
+	srv := &server{t: t, Port: port, Dir: t.TempDir()}
+	srv.args = []string{"--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--save", "", "--dir", srv.Dir}
+	srv.Start()
+	t.Cleanup(srv.Kill)
+	waitFor(t, "the provisioned store to reach Redis", func() (bool, string) {
+		_, err := s.Get(t.Context(), "client-1")
+		return errors.Is(err, dcr.ErrNotFound), fmt.Sprint(err)
+	})
+}
+
+// Credentials never show in errors, whether the password is wrong or the server is down.
+func TestSecretsStayOutOfErrors(t *testing.T) {
+	srv := startServer(t, "--requirepass", "the-right-password-7d1c")
+	const secret = "wrong-password-4f9a2b"
+	t.Setenv("DCRGATE_TEST_REDIS_PASSWORD", secret)
+	s, err := provision(t, fmt.Sprintf(`{"address":%q,"username":"default","password":"{env.DCRGATE_TEST_REDIS_PASSWORD}"}`, srv.Addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Get(t.Context(), "client-1")
+	if err == nil {
+		t.Fatal("Get with a wrong password succeeded")
+	}
+	if strings.Contains(err.Error(), secret) {
+		t.Errorf("error shows the password: %v", err)
+	}
+	if !strings.Contains(err.Error(), "WRONGPASS") {
+		t.Errorf("error %q does not say the password was refused", err)
+	}
+}
+
+func TestProvisionRejectsBadConfigs(t *testing.T) {
+	for name, cfg := range map[string]string{
+		"two deployments":       `{"address":"a:1","cluster":{"addresses":["b:1"]}}`,
+		"sentinel without name": `{"sentinel":{"addresses":["a:26379"]}}`,
+		"cluster with db":       `{"cluster":{"addresses":["a:1"]},"db":3}`,
+		"empty env address":     `{"address":"{env.DCRGATE_TEST_UNSET_VARIABLE}"}`,
+		"prefix with a brace":   `{"prefix":"a{b"}`,
+		"negative replicas":     `{"min_replicas_ack":-1}`,
+		"missing CA file":       `{"tls":{"ca":"/nonexistent/ca.pem"}}`,
+		"cert without key":      `{"tls":{"cert":"/nonexistent/cert.pem"}}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := provision(t, cfg); err == nil {
+				t.Errorf("Provision(%s) succeeded", cfg)
+			}
+		})
+	}
+}
+
+func TestUnmarshalCaddyfile(t *testing.T) {
+	d := caddyfile.NewTestDispenser(`redis 10.0.0.5:6380 {
+		username dcr
+		password {env.REDIS_PASSWORD}
+		db 3
+		prefix bank-a
+		tls {
+			ca /ca.pem
+		}
+		read_timeout 750ms
+		min_replicas_ack 2
+	}`)
+	var s redisstore.Store
+	if err := s.UnmarshalCaddyfile(d); err != nil {
+		t.Fatal(err)
+	}
+	want := redisstore.Store{Address: "10.0.0.5:6380", Username: "dcr", Password: "{env.REDIS_PASSWORD}", DB: 3,
+		Prefix: "bank-a", TLS: &redisstore.TLS{CA: "/ca.pem"}, ReadTimeout: caddy.Duration(750 * time.Millisecond), MinReplicasAck: 2}
+	got, _ := json.Marshal(&s)
+	wantJSON, _ := json.Marshal(&want)
+	if string(got) != string(wantJSON) {
+		t.Errorf("got  %s\nwant %s", got, wantJSON)
+	}
+
+	for input, wantErr := range map[string]string{
+		"redis {\nsentinel onlyname\n}":           "sentinel needs",
+		"redis {\ncluster\n}":                     "cluster needs",
+		"redis a:1 b:2":                           "wrong argument count",
+		"redis {\ndb -1\n}":                       "non-negative",
+		"redis {\nread_timeout soon\n}":           "positive duration",
+		"redis {\ntls {\ncert /c.pem\n}\n}":       "go together",
+		"redis {\nbogus 1\n}":                     "unrecognized subdirective",
+		"redis {\ncluster a:1\ndb 2\n}":           "db must be 0",
+		"redis {\nsentinel_password x\n}":         "need a sentinel line",
+		"redis {\nprefix \"a b\"\n}":              "white space",
+		"redis {\nsentinel m s:1\naddress a:1\n}": "exclude each other",
+	} {
+		var s redisstore.Store
+		err := s.UnmarshalCaddyfile(caddyfile.NewTestDispenser(input))
+		if err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Errorf("%q: error %v, want one containing %q", input, err, wantErr)
+		}
+	}
+}
