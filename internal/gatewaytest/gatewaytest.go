@@ -86,6 +86,12 @@ type Options struct {
 	SiteDirectives string
 	// Env is added to the gateway process's environment (e.g. for {env.*} placeholders).
 	Env []string
+	// AdminPort enables Caddy's admin endpoint (and its /metrics) on 127.0.0.1:AdminPort;
+	// 0 = admin off.
+	AdminPort int
+	// WithoutDCR leaves the dcr directive out: plain Caddy with the same TLS and
+	// reverse_proxy, the baseline of pass-through benchmarks.
+	WithoutDCR bool
 }
 
 // DefaultDCRBlock is the protection set of the example Caddyfile.
@@ -164,8 +170,16 @@ func Start(t testing.TB, o Options) *Gateway {
 		upstream = fmt.Sprintf("127.0.0.1:%d", backend)
 	}
 	g.env = o.Env
+	admin := "admin off"
+	if o.AdminPort != 0 {
+		admin = fmt.Sprintf("admin 127.0.0.1:%d", o.AdminPort)
+	}
+	dcrDirective := "\tdcr /register {\n" + block + "\n\t}"
+	if o.WithoutDCR {
+		dcrDirective = ""
+	}
 	g.Caddyfile = r.Replace(fmt.Sprintf(`{
-	admin off
+	%s
 	https_port %d
 	http_port %d
 	auto_https disable_redirects
@@ -184,9 +198,7 @@ localhost:%d {
 		file_server
 	}
 %s
-	dcr /register {
 %s
-	}
 	reverse_proxy %s {
 %s
 	}
@@ -195,7 +207,7 @@ localhost:%d {
 http://:%d {
 	respond "backend: {method} {uri}" 200
 }
-`, g.Port, FreePort(t), g.DataDir, g.Port, o.SiteDirectives, block, upstream, o.ReverseProxyBlock, backend))
+`, admin, g.Port, FreePort(t), g.DataDir, g.Port, o.SiteDirectives, dcrDirective, upstream, o.ReverseProxyBlock, backend))
 	if err := os.WriteFile(filepath.Join(dir, "Caddyfile"), []byte(g.Caddyfile), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -261,6 +273,14 @@ func (g *Gateway) Restart() {
 	g.t.Helper()
 	g.Stop()
 	g.start(Binary(g.t))
+}
+
+// PID is the gateway process's id (0 when it is not running).
+func (g *Gateway) PID() int {
+	if g.cmd == nil || g.cmd.Process == nil {
+		return 0
+	}
+	return g.cmd.Process.Pid
 }
 
 // Logs returns what the gateway printed so far.
