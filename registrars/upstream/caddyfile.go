@@ -1,0 +1,73 @@
+package upstream
+
+import (
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/dcrgate/dcrgate/internal/keyset"
+)
+
+// UnmarshalCaddyfile sets up the registrar. Syntax, inside `dcr`:
+//
+//	registrar upstream [<registration_path>] {
+//	    registration_path <path>            # the backend's RFC 7591 endpoint, reached through the next handler (required)
+//	    initial_access_token <token>        # e.g. {env.AS_INITIAL_ACCESS_TOKEN}; resolved at provision
+//	    forward_software_statement          # send the SSA as software_statement; default off
+//	    max_response_size <size>            # largest backend answer; default 64KiB
+//	    timeout <duration>                  # each backend call; default 10s
+//	}
+func (u *Upstream) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // the module name
+	if d.NextArg() {
+		u.RegistrationPath = d.Val()
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch d.Val() {
+		case "registration_path":
+			if !d.Args(&u.RegistrationPath) || d.NextArg() {
+				return d.ArgErr()
+			}
+		case "initial_access_token":
+			if !d.Args(&u.InitialAccessToken) || d.NextArg() {
+				return d.ArgErr()
+			}
+		case "forward_software_statement":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			u.ForwardSoftwareStatement = true
+		case "max_response_size":
+			var v string
+			if !d.Args(&v) || d.NextArg() {
+				return d.ArgErr()
+			}
+			n, err := keyset.ParseSize(v)
+			if err != nil {
+				return d.Errf("max_response_size: %v", err)
+			}
+			u.MaxResponseSize = n
+		case "timeout":
+			var v string
+			if !d.Args(&v) || d.NextArg() {
+				return d.ArgErr()
+			}
+			dur, err := caddy.ParseDuration(v)
+			if err != nil || dur <= 0 {
+				return d.Errf("timeout: a positive duration is required, got %q", v)
+			}
+			u.Timeout = caddy.Duration(dur)
+		default:
+			return d.Errf("unknown upstream registrar option %q", d.Val())
+		}
+	}
+	if u.RegistrationPath == "" {
+		return d.Err("upstream registrar: registration_path is required")
+	}
+	return nil
+}
+
+// Interface guards
+var _ caddyfile.Unmarshaler = (*Upstream)(nil)

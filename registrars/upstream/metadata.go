@@ -1,0 +1,94 @@
+package upstream
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/dcrgate/dcrgate/dcr"
+)
+
+// backendRequest turns the checked OB registration into a plain RFC 7591 (clientID == "") or
+// RFC 7592 update request for a backend that knows nothing of Open Banking.
+func backendRequest(x *dcr.Exchange, clientID string, forwardSSA bool) map[string]any {
+	md := backendMetadata(x.Metadata, clientID)
+	// The software's keys are the SSA's software_jwks_endpoint: the backend needs them to
+	// verify private_key_jwt client assertions and signed request objects.
+	if _, hasURI := md["jwks_uri"]; !hasURI && md["jwks"] == nil && x.SoftwareStatement != nil && x.SoftwareStatement.JWKSURI != "" {
+		md["jwks_uri"] = x.SoftwareStatement.JWKSURI
+	}
+	if forwardSSA && x.SoftwareStatement != nil {
+		md["software_statement"] = x.SoftwareStatement.Raw
+	}
+	return md
+}
+
+// backendMetadata is metadata as the backend must see it: no envelope claims and no
+// server-assigned attributes; the RFC 7591 defaults that would widen what the OB profile
+// decided spelled out.
+func backendMetadata(metadata map[string]any, clientID string) map[string]any {
+	md := make(map[string]any, len(metadata)+2)
+	for k, v := range metadata {
+		md[k] = v
+	}
+	for _, k := range dcr.EnvelopeClaims {
+		delete(md, k)
+	}
+	for _, k := range serverAssigned {
+		delete(md, k)
+	}
+	grants := stringList(md["grant_types"])
+	responses := stringList(md["response_types"])
+	if _, ok := md["response_types"]; !ok {
+		// RFC 7591 §2: omitted response_types means "code"; the OB profile omits them only for
+		// clients without the authorization_code grant, which must get none.
+		md["response_types"] = []any{}
+	}
+	// RFC 7591 §2.1: a response type that returns an ID token or access token from the
+	// authorization endpoint ("code id_token") goes with the implicit grant. OB hybrid clients
+	// do not list it; a backend that checks the correspondence needs it.
+	if needsImplicit(responses) && grants != nil && !slices.Contains(grants, "implicit") {
+		md["grant_types"] = append(toAny(grants), "implicit")
+	}
+	if clientID != "" {
+		md["client_id"] = clientID // RFC 7592 §2.2: the update request carries the client_id
+	}
+	return md
+}
+
+func needsImplicit(responseTypes []string) bool {
+	for _, rt := range responseTypes {
+		for _, part := range strings.Fields(rt) {
+			if part == "id_token" || part == "token" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// stringList reads a JSON array of strings (nil if v is not one).
+func stringList(v any) []string {
+	switch l := v.(type) {
+	case []string:
+		return l
+	case []any:
+		out := make([]string, 0, len(l))
+		for _, e := range l {
+			s, ok := e.(string)
+			if !ok {
+				return nil
+			}
+			out = append(out, s)
+		}
+		return out
+	}
+	return nil
+}
+
+func toAny(l []string) []any {
+	out := make([]any, len(l))
+	for i, s := range l {
+		out[i] = s
+	}
+	return out
+}

@@ -1,0 +1,359 @@
+// Package upstream is the dcr.registrars.upstream registrar: the client is provisioned in an
+// authorization server that knows nothing of Open Banking (the backend), through the handler
+// after dcr (normally reverse_proxy, so upstream TLS, load balancing and health checks stay
+// Caddy's). Once every OB check has passed, the registration becomes a plain RFC 7591 request;
+// updates and deletes become RFC 7592 calls with the backend's registration access token, which
+// the gateway keeps in its store and never shows the TPP.
+package upstream
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/dcrgate/dcrgate/dcr"
+	"github.com/dcrgate/dcrgate/registrars/local"
+)
+
+func init() {
+	caddy.RegisterModule(Upstream{})
+}
+
+// Defaults.
+const (
+	// DefaultMaxResponseSize bounds what the backend may answer (a client's metadata is a few
+	// KiB).
+	DefaultMaxResponseSize = 64 << 10
+	// DefaultTimeout bounds each call to the backend.
+	DefaultTimeout = caddy.Duration(10 * time.Second)
+	// maxCASRetries bounds how often an update or delete re-reads a record that changed under it.
+	maxCASRetries = 8
+)
+
+// Keys of dcr.Registration.Backend.
+const (
+	backendClientID     = "client_id"
+	backendToken        = "registration_access_token"
+	backendClientURI    = "registration_client_uri"
+	backendRegisteredAt = "registered_at"
+)
+
+// Upstream provisions clients in the backend.
+type Upstream struct {
+	// RegistrationPath is the backend's RFC 7591 registration endpoint, the path of a request
+	// sent to the next handler (e.g. /reg for node-oidc-provider). Required.
+	RegistrationPath string `json:"registration_path,omitempty"`
+	// InitialAccessToken is the backend's RFC 7591 initial access token, sent as a bearer
+	// token on registration. Caddy placeholders such as {env.AS_INITIAL_ACCESS_TOKEN} are
+	// resolved when the module is provisioned.
+	InitialAccessToken string `json:"initial_access_token,omitempty"`
+	// ForwardSoftwareStatement sends the SSA to the backend as software_statement (RFC 7591
+	// §2.3); off by default, since an unaware backend cannot verify it.
+	ForwardSoftwareStatement bool `json:"forward_software_statement,omitempty"`
+	// MaxResponseSize bounds a backend answer in bytes; default 64 KiB.
+	MaxResponseSize int64 `json:"max_response_size,omitempty"`
+	// Timeout bounds each backend call; default 10s.
+	Timeout caddy.Duration `json:"timeout,omitempty"`
+
+	initialAccessToken string
+	logger             *zap.Logger
+}
+
+// CaddyModule returns the Caddy module information.
+func (Upstream) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "dcr.registrars.upstream",
+		New: func() caddy.Module { return new(Upstream) },
+	}
+}
+
+// Provision resolves placeholders and sets defaults.
+func (u *Upstream) Provision(ctx caddy.Context) error {
+	u.logger = ctx.Logger()
+	if u.MaxResponseSize == 0 {
+		u.MaxResponseSize = DefaultMaxResponseSize
+	}
+	if u.Timeout == 0 {
+		u.Timeout = DefaultTimeout
+	}
+	u.initialAccessToken = resolve(u.InitialAccessToken)
+	return nil
+}
+
+// resolve expands global placeholders ({env.*}, {file.*}) in a configured secret, once.
+func resolve(s string) string { return caddy.NewReplacer().ReplaceAll(s, "") }
+
+// Validate checks the configuration.
+func (u *Upstream) Validate() error {
+	if u.RegistrationPath == "" || u.RegistrationPath[0] != '/' {
+		return fmt.Errorf("upstream registrar: registration_path %q must be set and start with /", u.RegistrationPath)
+	}
+	if u.MaxResponseSize < 0 || u.Timeout < 0 {
+		return errors.New("upstream registrar: max_response_size and timeout must not be negative")
+	}
+	if u.InitialAccessToken != "" && u.initialAccessToken == "" {
+		// A placeholder that resolved to nothing (an unset environment variable) would open
+		// registration at a backend that accepts anonymous requests, or fail every one.
+		return fmt.Errorf("upstream registrar: initial_access_token %q resolved to an empty value", u.InitialAccessToken)
+	}
+	return nil
+}
+
+// Register creates the client in the backend, then stores the OB record. A record that cannot
+// be stored is undone in the backend (compensation), so neither side keeps half a
+// registration.
+func (u *Upstream) Register(ctx context.Context, x *dcr.Exchange) (*dcr.Registration, map[string]any, error) {
+	resp, err := u.call(ctx, x, http.MethodPost, u.RegistrationPath, u.initialAccessToken, backendRequest(x, "", u.ForwardSoftwareStatement))
+	if err != nil {
+		return nil, nil, err
+	}
+	if resp.status != http.StatusCreated && resp.status != http.StatusOK {
+		return nil, nil, u.rejection(resp, "registration")
+	}
+	created, err := parseCreated(resp.body)
+	if err != nil {
+		// Without a client_id and a registration access token the client cannot be removed
+		// again: say so loudly, it is the backend's misconfiguration.
+		u.logger.Error("the backend's registration answer is unusable; a client may be left in the backend",
+			zap.Error(err), zap.String("backend_client_id", created.clientID))
+		return nil, nil, badGateway(err, "the authorization server's registration answer is not usable")
+	}
+	if created.clientURI == "" || created.token == "" {
+		err := errors.New("the backend issued no registration_access_token/registration_client_uri")
+		u.logger.Error("the backend cannot manage the client it created (enable RFC 7592 registration management); it stays in the backend",
+			zap.String("backend_client_id", created.clientID))
+		return nil, nil, badGateway(err, "the authorization server does not support registration management")
+	}
+
+	token, err := local.NewToken()
+	if err != nil {
+		u.compensateCreate(ctx, x, created)
+		return nil, nil, err
+	}
+	issuedAt := x.Now.UTC()
+	if created.issuedAt > 0 {
+		issuedAt = time.Unix(created.issuedAt, 0).UTC()
+	}
+	rec := &dcr.Registration{
+		ClientID:              created.clientID,
+		SoftwareID:            x.SoftwareStatement.SoftwareID,
+		OrgID:                 x.SoftwareStatement.OrgID,
+		Metadata:              created.metadata,
+		SoftwareStatement:     x.SoftwareStatement.Raw,
+		SSAClaims:             x.SoftwareStatement.Claims,
+		Directory:             x.SoftwareStatement.Directory,
+		RegistrationTokenHash: local.HashSecret(token),
+		Backend: map[string]any{
+			backendClientID:     created.clientID,
+			backendToken:        created.token,
+			backendClientURI:    created.clientURI,
+			backendRegisteredAt: x.Now.UTC().Format(time.RFC3339),
+		},
+		IssuedAt:  issuedAt,
+		UpdatedAt: x.Now.UTC(),
+	}
+	if x.ClientCert != nil {
+		rec.CertSubject = x.ClientCert.Subject.String()
+		sum := sha256.Sum256(x.ClientCert.Raw)
+		rec.CertThumbprint = base64.RawURLEncoding.EncodeToString(sum[:])
+	}
+	creds := map[string]any{"registration_access_token": token}
+	if created.secret != "" {
+		// The backend's client secret is the TPP's to keep; the gateway keeps only its hash.
+		rec.ClientSecretHash = local.HashSecret(created.secret)
+		creds["client_secret"] = created.secret
+		creds["client_secret_expires_at"] = created.secretExpiresAt
+	}
+	if err := x.Store.Create(ctx, rec); err != nil {
+		u.compensateCreate(ctx, x, created)
+		if errors.Is(err, dcr.ErrExists) {
+			return nil, nil, badGateway(err, "the authorization server issued a client_id that was already registered")
+		}
+		return nil, nil, dcr.Unavailable(err, "the registration store is unavailable")
+	}
+	return rec, creds, nil
+}
+
+// compensateCreate deletes a client the backend created but the gateway could not record. It
+// runs even when the TPP has gone away, and logs an orphan it could not remove.
+func (u *Upstream) compensateCreate(ctx context.Context, x *dcr.Exchange, c created) {
+	ctx = context.WithoutCancel(ctx)
+	path, err := clientPath(c.clientURI)
+	if err == nil {
+		var resp *backendResponse
+		if resp, err = u.call(ctx, x, http.MethodDelete, path, c.token, nil); err == nil {
+			if resp.status == http.StatusNoContent || resp.status == http.StatusOK || resp.status == http.StatusNotFound {
+				u.logger.Warn("registration undone in the backend (compensation)", zap.String("client_id", c.clientID))
+				return
+			}
+			err = fmt.Errorf("backend answered %d", resp.status)
+		}
+	}
+	u.logger.Error("compensation failed: the client exists in the backend but not in the gateway; delete it there",
+		zap.String("client_id", c.clientID), zap.Error(err))
+}
+
+// Update replaces the client in the backend (RFC 7592 PUT), then the stored record with the
+// backend's answer and its rotated registration access token.
+func (u *Upstream) Update(ctx context.Context, x *dcr.Exchange) (*dcr.Registration, map[string]any, error) {
+	path, token, err := backendHandle(x.Existing)
+	if err != nil {
+		return nil, nil, badGateway(err, "the registration has no usable backend reference")
+	}
+	resp, err := u.call(ctx, x, http.MethodPut, path, token, backendRequest(x, x.Existing.ClientID, u.ForwardSoftwareStatement))
+	if err != nil {
+		return nil, nil, err
+	}
+	if resp.status != http.StatusOK {
+		return nil, nil, u.rejection(resp, "update")
+	}
+	updated, err := parseUpdated(resp.body, x.Existing.ClientID)
+	if err != nil {
+		return nil, nil, badGateway(err, "the authorization server's update answer is not usable")
+	}
+	rotated := updated.token != "" && updated.token != token
+	rec, err := u.storeUpdate(ctx, x, func(rec *dcr.Registration) {
+		rec.Metadata = updated.metadata
+		rec.SoftwareStatement = x.SoftwareStatement.Raw
+		rec.SSAClaims = x.SoftwareStatement.Claims
+		rec.Directory = x.SoftwareStatement.Directory
+		rec.UpdatedAt = x.Now.UTC()
+		rec.Backend = cloneBackend(rec.Backend)
+		if rotated {
+			rec.Backend[backendToken] = updated.token
+		}
+		if updated.clientURI != "" {
+			rec.Backend[backendClientURI] = updated.clientURI
+		}
+	})
+	if err != nil {
+		u.compensateUpdate(ctx, x, path, token, updated.token)
+		return nil, nil, err
+	}
+	return rec, nil, nil
+}
+
+// compensateUpdate puts the previous metadata back in the backend when the new record could
+// not be stored. With a backend that rotates its registration access token on every update,
+// the token of this last call cannot be stored either: the record then needs an operator (the
+// log says which client).
+func (u *Upstream) compensateUpdate(ctx context.Context, x *dcr.Exchange, path, oldToken, newToken string) {
+	ctx = context.WithoutCancel(ctx)
+	token := oldToken
+	if newToken != "" {
+		token = newToken
+	}
+	prev := x.Existing
+	body := backendMetadata(prev.Metadata, prev.ClientID)
+	resp, err := u.call(ctx, x, http.MethodPut, path, token, body)
+	if err == nil && resp.status != http.StatusOK {
+		err = fmt.Errorf("backend answered %d", resp.status)
+	}
+	if err != nil {
+		u.logger.Error("compensation failed: the backend keeps the new metadata the gateway could not store",
+			zap.String("client_id", prev.ClientID), zap.Error(err))
+		return
+	}
+	if u2, perr := parseUpdated(resp.body, prev.ClientID); perr == nil && u2.token != "" && u2.token != oldToken {
+		u.logger.Error("backend metadata restored, but the backend rotated its registration access token and the store is down: re-sync this client's backend token",
+			zap.String("client_id", prev.ClientID))
+		return
+	}
+	u.logger.Warn("update undone in the backend (compensation)", zap.String("client_id", prev.ClientID))
+}
+
+// Delete removes the client from the backend (RFC 7592 DELETE), then tombstones the record.
+// A backend that no longer knows the client (404, or 401 for its registration access token
+// with it) is taken as done, so that a delete whose tombstone failed can be retried.
+func (u *Upstream) Delete(ctx context.Context, x *dcr.Exchange) error {
+	path, token, err := backendHandle(x.Existing)
+	if err != nil {
+		return badGateway(err, "the registration has no usable backend reference")
+	}
+	resp, err := u.call(ctx, x, http.MethodDelete, path, token, nil)
+	if err != nil {
+		return err
+	}
+	switch resp.status {
+	case http.StatusNoContent, http.StatusOK, http.StatusNotFound:
+	case http.StatusUnauthorized:
+		u.logger.Warn("the backend refused the registration access token on delete; taking the client as already gone",
+			zap.String("client_id", x.Existing.ClientID))
+	default:
+		return u.rejection(resp, "delete")
+	}
+	cur := x.Existing
+	for range maxCASRetries {
+		err := x.Store.Delete(ctx, cur.ClientID, cur.Version)
+		if !errors.Is(err, dcr.ErrConflict) {
+			return err
+		}
+		if cur, err = x.Store.Get(ctx, x.ClientID); err != nil {
+			return err
+		}
+	}
+	return dcr.ErrConflict
+}
+
+// storeUpdate applies change to the record, re-reading it when it changed concurrently (the
+// binding to software and org is checked again, as the local registrar does).
+func (u *Upstream) storeUpdate(ctx context.Context, x *dcr.Exchange, change func(*dcr.Registration)) (*dcr.Registration, error) {
+	cur := x.Existing
+	for range maxCASRetries {
+		rec := cur.Clone()
+		change(rec)
+		err := x.Store.Update(ctx, rec)
+		if err == nil {
+			return rec, nil
+		}
+		if !errors.Is(err, dcr.ErrConflict) {
+			return nil, err
+		}
+		if cur, err = x.Store.Get(ctx, x.ClientID); err != nil {
+			return nil, err
+		}
+		if cur.SoftwareID != x.Existing.SoftwareID || cur.OrgID != x.Existing.OrgID {
+			return nil, dcr.ErrConflict
+		}
+	}
+	return nil, dcr.ErrConflict
+}
+
+// backendHandle is the path and token of the RFC 7592 calls for a stored registration.
+func backendHandle(rec *dcr.Registration) (path, token string, err error) {
+	uri, _ := rec.Backend[backendClientURI].(string)
+	token, _ = rec.Backend[backendToken].(string)
+	if token == "" {
+		return "", "", errors.New("no backend registration access token stored")
+	}
+	path, err = clientPath(uri)
+	return path, token, err
+}
+
+func cloneBackend(m map[string]any) map[string]any {
+	c := make(map[string]any, len(m)+1)
+	for k, v := range m {
+		c[k] = v
+	}
+	return c
+}
+
+// badGateway is a 502: the backend answered, but not in a way the gateway can use.
+func badGateway(cause error, format string, args ...any) *dcr.Error {
+	return (&dcr.Error{Status: http.StatusBadGateway, Code: dcr.CodeServerError,
+		Description: fmt.Sprintf(format, args...)}).WithCause(cause)
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner = (*Upstream)(nil)
+	_ caddy.Validator   = (*Upstream)(nil)
+	_ dcr.Registrar     = (*Upstream)(nil)
+)
