@@ -24,7 +24,7 @@ const startupDeadline = 60 * time.Second
 
 // server is one redis-server (or sentinel) process the test started on a free port.
 type server struct {
-	t    *testing.T
+	t    testing.TB
 	Port int
 	Dir  string
 	args []string
@@ -36,7 +36,7 @@ type server struct {
 
 // redisServerPath fails the test when redis-server is missing: `.ci/run` installs it, and a
 // skipped store test would read as a passing one.
-func redisServerPath(t *testing.T) string {
+func redisServerPath(t testing.TB) string {
 	t.Helper()
 	p, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -47,7 +47,7 @@ func redisServerPath(t *testing.T) string {
 
 // startServer starts redis-server on a free port without persistence; extra are more
 // command-line options ("--appendonly", "yes", ...).
-func startServer(t *testing.T, extra ...string) *server {
+func startServer(t testing.TB, extra ...string) *server {
 	t.Helper()
 	port := gatewaytest.FreePort(t)
 	dir := t.TempDir()
