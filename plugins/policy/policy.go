@@ -85,6 +85,10 @@ func (p *Policy) Provision(ctx caddy.Context) error {
 	return nil
 }
 
+// SetLogger replaces the logger Provision took from the Caddy context: for embedders and
+// benchmarks that run the protection outside a Caddy config.
+func (p *Policy) SetLogger(l *zap.Logger) { p.logger = l }
+
 // Validate checks the configuration.
 func (p *Policy) Validate() error {
 	if p.Timeout < 0 {
