@@ -3,10 +3,12 @@ package gatewaytest
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -23,6 +25,12 @@ type OIDCProviderOptions struct {
 	// TrustedCAFile is added to the CAs Node trusts when it fetches clients' jwks_uri (the
 	// sandbox bundle, for software_jwks_endpoints the gateway serves).
 	TrustedCAFile string
+	// GatewayClientID and GatewayClientSecret, when set, add a static client_secret_basic
+	// client for the gateway (introspection and revocation).
+	GatewayClientID, GatewayClientSecret string
+	// LoopbackFetchHosts are host:port whose jwks_uri may be on a loopback address (the
+	// gateway serving the sandbox's software_jwks_endpoints); default the issuer's host.
+	LoopbackFetchHosts []string
 	// Port to listen on (127.0.0.1); default a free one.
 	Port int
 }
@@ -77,6 +85,11 @@ func installOIDCProvider(t testing.TB) {
 func StartOIDCProvider(t testing.TB, o OIDCProviderOptions) *OIDCProvider {
 	t.Helper()
 	installOIDCProvider(t)
+	if len(o.LoopbackFetchHosts) == 0 {
+		if u, err := url.Parse(o.Issuer); err == nil && u.Host != "" {
+			o.LoopbackFetchHosts = []string{u.Host}
+		}
+	}
 	if o.Port == 0 {
 		o.Port = FreePort(t)
 	}
@@ -89,6 +102,9 @@ func StartOIDCProvider(t testing.TB, o OIDCProviderOptions) *OIDCProvider {
 		"ISSUER="+o.Issuer,
 		"INITIAL_ACCESS_TOKEN="+o.InitialAccessToken,
 		"NODE_EXTRA_CA_CERTS="+o.TrustedCAFile,
+		"GATEWAY_CLIENT_ID="+o.GatewayClientID,
+		"GATEWAY_CLIENT_SECRET="+o.GatewayClientSecret,
+		"LOOPBACK_FETCH_HOSTS="+strings.Join(o.LoopbackFetchHosts, ","),
 	)
 	cmd.Stdout, cmd.Stderr = p.logs, p.logs
 	if err := cmd.Start(); err != nil {

@@ -13,8 +13,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
 	"github.com/dcrgate/dcrgate/dcr"
 )
+
+// RegistrarCallVar is the Caddy variable set on the registrar's requests to the backend.
+const RegistrarCallVar = "dcr_registrar_call"
 
 // backendResponse is a recorded answer of the backend.
 type backendResponse struct {
@@ -54,6 +59,9 @@ func (u *Upstream) call(ctx context.Context, x *dcr.Exchange, method, path, toke
 		req.Header.Set("Content-Type", "application/json")
 		req.Body, req.ContentLength = readCloser{bytes.NewReader(b)}, int64(len(b))
 	}
+	// Marks the call for matchers after dcr (`not vars dcr_registrar_call true`), so that the
+	// backend's registration paths can be closed to everyone but the registrar.
+	caddyhttp.SetVar(req.Context(), RegistrarCallVar, "true")
 	rec := &limitedRecorder{header: http.Header{}, limit: u.MaxResponseSize}
 	if err := x.Next(rec, req); err != nil {
 		// reverse_proxy found no upstream, or the connection failed.

@@ -10,8 +10,14 @@
 //   PORT                   port to listen on (127.0.0.1 only); default 3000
 //   ISSUER                 the public issuer, i.e. the gateway's origin; default http://localhost:$PORT
 //   INITIAL_ACCESS_TOKEN   the bearer token that may create clients (required)
+//   GATEWAY_CLIENT_ID, GATEWAY_CLIENT_SECRET
+//                          optional: a static client for the gateway itself (client_secret_basic),
+//                          which introspects and revokes TPPs' tokens (dcrgate's access_token)
 //   CLIENT_CERT_HEADER     header carrying the verified TLS client certificate, base64 DER or PEM;
 //                          default x-client-cert
+//   LOOPBACK_FETCH_HOSTS   host:port list whose jwks_uri may resolve to a loopback or private
+//                          address (the sandbox's software_jwks_endpoints on localhost); every
+//                          other fetch keeps oidc-provider's SSRF protection
 //   NODE_EXTRA_CA_CERTS    (Node's own) CAs to trust when fetching clients' jwks_uri
 //
 // The certificate header is trusted because only the gateway can reach this server: it listens
@@ -108,7 +114,33 @@ function sameDN(a, b) {
   return x.length === y.length && x.every((v, i) => v === y[i]);
 }
 
+const loopbackFetchHosts = (process.env.LOOPBACK_FETCH_HOSTS || '').split(/[\s,]+/).filter(Boolean);
+
+// oidc-provider refuses to fetch from special-use addresses (SSRF protection); the sandbox
+// serves TPP key sets from the gateway on localhost, so those hosts, and only those, are let
+// through.
+function fetchClientResource(url, options) {
+  if (loopbackFetchHosts.includes(new URL(url).host)) {
+    delete options.dispatcher; // eslint-disable-line no-param-reassign
+  }
+  return globalThis.fetch(url, options);
+}
+
+// The gateway's own client: no grants, it only introspects and revokes.
+const staticClients = process.env.GATEWAY_CLIENT_ID && process.env.GATEWAY_CLIENT_SECRET
+  ? [{
+    client_id: process.env.GATEWAY_CLIENT_ID,
+    client_secret: process.env.GATEWAY_CLIENT_SECRET,
+    token_endpoint_auth_method: 'client_secret_basic',
+    grant_types: [],
+    response_types: [],
+    redirect_uris: [],
+  }]
+  : [];
+
 const provider = new Provider(issuer, {
+  clients: staticClients,
+  fetch: fetchClientResource,
   jwks: { keys: signingKeys() },
   scopes: ['openid', 'offline_access', 'accounts', 'payments', 'fundsconfirmations'],
   clientAuthMethods: ['tls_client_auth', 'private_key_jwt', 'client_secret_basic', 'client_secret_post'],
@@ -152,6 +184,18 @@ const provider = new Provider(issuer, {
 provider.proxy = true;
 
 provider.on('server_error', (ctx, err) => console.error('server_error', err));
+// Why a client failed to authenticate is only in the error's details and causes; operators
+// need it.
+function reasons(err) {
+  const out = [];
+  for (let e = err; e && out.length < 5; e = e.cause) {
+    out.push(e.error_detail || e.error_description || e.message);
+  }
+  return out.join(': ');
+}
+for (const event of ['grant.error', 'registration_create.error', 'registration_update.error', 'introspection.error']) {
+  provider.on(event, (ctx, err) => console.error(event, err.error, reasons(err)));
+}
 
 provider.listen(port, '127.0.0.1', () => {
   console.log(`oidc-provider ${issuer} listening on 127.0.0.1:${port}`);
