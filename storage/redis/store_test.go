@@ -52,19 +52,19 @@ func TestConformanceCluster(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	withKeys := 0
+	var withKeys atomic.Int32 // ForEachMaster calls back concurrently
 	err := client.ForEachMaster(ctx, func(ctx context.Context, node *goredis.Client) error {
 		keys, err := node.Keys(ctx, "spread:once:*").Result()
 		if len(keys) > 0 {
-			withKeys++
+			withKeys.Add(1)
 		}
 		return err
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if withKeys < 2 {
-		t.Errorf("one-time keys are on %d of 3 masters, want them spread", withKeys)
+	if withKeys.Load() < 2 {
+		t.Errorf("one-time keys are on %d of 3 masters, want them spread", withKeys.Load())
 	}
 }
 
