@@ -1,44 +1,19 @@
 package caddymodule_test
 
 import (
-	"fmt"
-	"net"
 	"net/http"
-	"os/exec"
 	"testing"
-	"time"
 
 	"github.com/dcrgate/dcrgate/internal/gatewaytest"
+	"github.com/dcrgate/dcrgate/internal/redistest"
 	"github.com/dcrgate/dcrgate/internal/tppclient"
 )
-
-// startRedisServer runs a throwaway redis-server (no persistence) on a free port.
-func startRedisServer(t *testing.T) string {
-	t.Helper()
-	port := gatewaytest.FreePort(t)
-	cmd := exec.Command("redis-server", "--port", fmt.Sprint(port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", t.TempDir())
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("redis-server (installed by .ci/run): %v", err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			return addr
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("redis-server did not start")
-		}
-	}
-}
 
 // TestUpstreamOnRedis: the upstream lifecycle with the registrations in Redis: register,
 // a client-credentials token through the gateway, GET with it, DELETE, and the backend no
 // longer authenticating the client.
 func TestUpstreamOnRedis(t *testing.T) {
-	redisAddr := startRedisServer(t)
+	redisAddr := redistest.Start(t).Addr()
 	port, backendPort := gatewaytest.FreePort(t), gatewaytest.FreePort(t)
 	o := upstreamOptions(port, backendPort)
 	o.DCRBlock += "\n\t\tstorage redis " + redisAddr + "\n"

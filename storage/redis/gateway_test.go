@@ -11,6 +11,7 @@ import (
 
 	"github.com/dcrgate/dcrgate/dcr"
 	"github.com/dcrgate/dcrgate/internal/gatewaytest"
+	"github.com/dcrgate/dcrgate/internal/redistest"
 	"github.com/dcrgate/dcrgate/internal/tppclient"
 	redisstore "github.com/dcrgate/dcrgate/storage/redis"
 )
@@ -253,10 +254,7 @@ func TestConcurrentRequestsOverTwoNodes(t *testing.T) {
 // nothing: resent unchanged, it registers.
 func TestRedisFaultsThroughTheGateway(t *testing.T) {
 	port := gatewaytest.FreePort(t)
-	srv := &server{t: t, Port: port, Dir: t.TempDir()}
-	srv.args = []string{"--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--dir", srv.Dir,
-		"--save", "", "--appendonly", "yes", "--appendfsync", "always"}
-	t.Cleanup(srv.Kill)
+	srv := redistest.New(t, port, "--appendonly", "yes", "--appendfsync", "always")
 	nodes := startNodes(t, 1, fmt.Sprintf("address 127.0.0.1:%d\n\t\t\tdial_timeout 1s\n\t\t\tread_timeout 1s", port))
 	c := tpp(t, nodes[0])
 	ctx := gatewaytest.Context(t)

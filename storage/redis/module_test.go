@@ -14,6 +14,7 @@ import (
 
 	"github.com/dcrgate/dcrgate/dcr"
 	"github.com/dcrgate/dcrgate/internal/gatewaytest"
+	"github.com/dcrgate/dcrgate/internal/redistest"
 	redisstore "github.com/dcrgate/dcrgate/storage/redis"
 )
 
@@ -41,10 +42,8 @@ func TestProvisionWhileRedisIsDown(t *testing.T) {
 	if err == nil || errors.Is(err, dcr.ErrNotFound) {
 		t.Fatalf("Get with Redis down = %v, want a store-unavailable error", err)
 	}
-	srv := &server{t: t, Port: port, Dir: t.TempDir()}
-	srv.args = []string{"--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--save", "", "--dir", srv.Dir}
+	srv := redistest.New(t, port)
 	srv.Start()
-	t.Cleanup(srv.Kill)
 	waitFor(t, "the provisioned store to reach Redis", func() (bool, string) {
 		_, err := s.Get(t.Context(), "client-1")
 		return errors.Is(err, dcr.ErrNotFound), fmt.Sprint(err)
