@@ -33,6 +33,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error)
 //	    endpoint      <path>             # default /register (or the argument above)
 //	    public_url    <url>              # for registration_client_uri; default https://{host}{endpoint}
 //	    max_body_size <size>             # default 64KiB
+//	    default_policy on|off            # the embedded default policy when no `policy` is set; default on
 //
 //	    # protections (dcr.protections.*), in any order; they run as
 //	    # mtls, access_token, software_statement, signed_request, others, policy
@@ -81,6 +82,21 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				h.Endpoint = v
 			} else {
 				h.PublicURL = v
+			}
+		case "default_policy":
+			var v string
+			if !d.Args(&v) || d.NextArg() {
+				return d.ArgErr()
+			}
+			switch v {
+			case "on":
+				t := true
+				h.DefaultPolicy = &t
+			case "off":
+				f := false
+				h.DefaultPolicy = &f
+			default:
+				return d.Errf("default_policy takes on or off, not %q", v)
 			}
 		case "max_body_size":
 			var v string

@@ -21,8 +21,9 @@ import (
 func init() {
 	caddy.RegisterModule(Discovery{})
 	httpcaddyfile.RegisterHandlerDirective("dcr_discovery", parseDiscoveryCaddyfile)
-	// Like dcr, it must see the response of the handler it wraps (reverse_proxy).
-	httpcaddyfile.RegisterDirectiveOrder("dcr_discovery", httpcaddyfile.Before, "reverse_proxy")
+	// Like dcr, it runs ahead of handle, route, respond and reverse_proxy: it must wrap the
+	// handler that answers the discovery request, and a catch-all handle must not shadow it.
+	httpcaddyfile.RegisterDirectiveOrder("dcr_discovery", httpcaddyfile.Before, "invoke")
 }
 
 // Defaults of the discovery rewrite.

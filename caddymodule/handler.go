@@ -19,6 +19,8 @@ import (
 
 	"github.com/dcrgate/dcrgate/dcr"
 	"github.com/dcrgate/dcrgate/dcr/obprofile"
+	// The default registration policy is on unless configured otherwise.
+	_ "github.com/dcrgate/dcrgate/plugins/policy"
 )
 
 func init() {
@@ -43,6 +45,11 @@ type Handler struct {
 	// mtls, access_token, software_statement, signed_request, any third-party protection,
 	// policy; the OB profile rules run after signed_request.
 	ProtectionsRaw []json.RawMessage `json:"protections,omitempty" caddy:"namespace=dcr.protections inline_key=protection"`
+	// DefaultPolicy runs the embedded default registration policy (policies/ in the
+	// repository: roles → scopes, org_status, software_mode per environment, at most 10
+	// registrations per software_id, org allow/deny lists) when no `policy` protection is
+	// configured; default true. False (Caddyfile: `default_policy off`) runs no policy.
+	DefaultPolicy *bool `json:"default_policy,omitempty"`
 	// Profile configures the OB DCR v3.2 metadata rules.
 	Profile obprofile.Config `json:"profile,omitzero"`
 	// StorageRaw is the registration store (dcr.storage.*); default caddy (Caddy's storage).
@@ -140,6 +147,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		}
 		h.protections = append(h.protections, namedProtection{name: id[strings.LastIndex(id, ".")+1:], Protection: p})
 	}
+	if err := h.addDefaultPolicy(ctx); err != nil {
+		return err
+	}
 	slices.SortStableFunc(h.protections, func(a, b namedProtection) int { return cmp.Compare(rankOf(a.name), rankOf(b.name)) })
 	h.afterAuth = firstRanked(h.protections, authRank)
 	h.postProfile = firstRanked(h.protections, postProfileRank)
@@ -158,6 +168,29 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.registrar, _ = mod.(dcr.Registrar); h.registrar == nil {
 		return fmt.Errorf("registrar module %T is not a dcr.Registrar", mod)
 	}
+	return nil
+}
+
+// addDefaultPolicy loads the embedded default policy set unless a policy is configured or
+// the default is turned off.
+func (h *Handler) addDefaultPolicy(ctx caddy.Context) error {
+	if h.DefaultPolicy != nil && !*h.DefaultPolicy {
+		return nil
+	}
+	for _, p := range h.protections {
+		if p.name == "policy" {
+			return nil
+		}
+	}
+	mod, err := ctx.LoadModuleByID("dcr.protections.policy", json.RawMessage("{}"))
+	if err != nil {
+		return fmt.Errorf("loading the default policy: %w", err)
+	}
+	p, ok := mod.(dcr.Protection)
+	if !ok {
+		return fmt.Errorf("module dcr.protections.policy is not a dcr.Protection")
+	}
+	h.protections = append(h.protections, namedProtection{name: "policy", Protection: p})
 	return nil
 }
 
@@ -244,10 +277,11 @@ func (h *Handler) route(r *http.Request) (op dcr.Operation, clientID, allow stri
 		}
 		return "", "", "POST", true
 	}
-	rest, found := strings.CutPrefix(path, h.Endpoint+"/")
-	if !found || rest == "" || strings.Contains(rest, "/") {
+	rest, found := strings.CutPrefix(path, h.Endpoint)
+	if !found || len(rest) < 2 || rest[0] != '/' || strings.Contains(rest[1:], "/") {
 		return "", "", "", false
 	}
+	rest = rest[1:]
 	switch r.Method {
 	case http.MethodGet:
 		return dcr.OpRead, rest, "", true

@@ -67,7 +67,10 @@ func newInProcessAt(tb testing.TB, dataDir string) *inProcess {
 	srv.StartTLS()
 	tb.Cleanup(srv.Close)
 
+	// No default policy: the pipeline benchmark registers b.N clients for one software, far
+	// beyond the default limit; BenchmarkPipelineWithPolicy measures the policy on its own.
 	cfg := fmt.Sprintf(`{
+		"default_policy": false,
 		"protections": [
 			{"protection": "mtls"},
 			{"protection": "software_statement",

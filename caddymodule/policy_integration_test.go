@@ -5,11 +5,13 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptrace"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/dcrgate/dcrgate/internal/gatewaytest"
@@ -242,6 +244,8 @@ func TestPolicyReloadThroughServer(t *testing.T) {
 		statuses = map[int]int{}
 		failures []string
 		stop     = make(chan struct{})
+		// dialResets counts connections reset before any request was sent on them.
+		dialResets int
 	)
 	for range 3 {
 		wg.Add(1)
@@ -260,9 +264,21 @@ func TestPolicyReloadThroughServer(t *testing.T) {
 					mu.Unlock()
 					return
 				}
-				res, err := c.Register(context.Background(), body, tppclient.ContentTypeJOSE, "")
+				// Whether the request was written tells an in-flight request from a
+				// connection that failed before one was sent on it.
+				var wrote atomic.Bool
+				ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
+					WroteRequest: func(httptrace.WroteRequestInfo) { wrote.Store(true) }})
+				res, err := c.Register(ctx, body, tppclient.ContentTypeJOSE, "")
 				mu.Lock()
 				switch {
+				case err != nil && !wrote.Load():
+					// The connection was reset before a request was sent on it (at connect
+					// or in the TLS handshake): with SO_REUSEPORT, a connection queued on the
+					// old listener's socket when it closes is reset by the kernel. Nothing
+					// was in flight and a client retries. What must never fail is a request
+					// that was sent.
+					dialResets++
 				case err != nil:
 					failures = append(failures, "transport: "+err.Error())
 				case res.Status == 201, res.Status == 400 && res.JSON["error_description"] == "policy v2 refuses":
@@ -292,5 +308,5 @@ func TestPolicyReloadThroughServer(t *testing.T) {
 	if statuses[400] == 0 && statuses[201] == 0 {
 		t.Fatal("no request ran during the reload")
 	}
-	t.Logf("during the reload: %d allowed by v1, %d refused by v2", statuses[201], statuses[400])
+	t.Logf("during the reload: %d allowed by v1, %d refused by v2, %d connections reset before a request was sent", statuses[201], statuses[400], dialResets)
 }

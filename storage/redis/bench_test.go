@@ -28,7 +28,7 @@ const (
 // It reports regs/s and the p50 and p99 latency in milliseconds.
 func BenchmarkRegistration(b *testing.B) {
 	srv := startServer(b)
-	embedded := gatewaytest.Start(b, gatewaytest.Options{TPPs: 1})
+	embedded := gatewaytest.Start(b, gatewaytest.Options{TPPs: 1, DCRBlock: gatewaytest.DefaultDCRBlock + "\n\t\tdefault_policy off\n"})
 	redisNodes := startNodes(b, 2, "address "+srv.Addr())
 
 	for _, tc := range []struct {

@@ -44,6 +44,9 @@ func dcrBlock(jwksPort int, storage string) string {
 		storage redis {
 			%s
 		}
+		# These tests exercise the store; the default policy's per-software limit would cap
+		# the registrations they make.
+		default_policy off
 `, jwksPort, audience, storage)
 }
 
