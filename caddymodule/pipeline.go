@@ -160,11 +160,11 @@ func (h *Handler) readBody(x *dcr.Exchange) error {
 	if len(x.Body) == 0 {
 		return dcr.BadMetadata("the request body is empty; a signed registration JWT is required")
 	}
-	_, claims, err := jose.ParseUnverified(x.Body)
+	jws, err := jose.Parse(x.Body)
 	if err != nil {
 		return dcr.BadMetadata("the request body is not a well-formed compact JWS: %v", err)
 	}
-	x.UnverifiedClaims = claims
+	x.RequestJWS, x.UnverifiedClaims = jws, jws.Claims()
 	return nil
 }
 

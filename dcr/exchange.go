@@ -4,6 +4,8 @@ import (
 	"crypto/x509"
 	"net/http"
 	"time"
+
+	"github.com/dcrgate/dcrgate/internal/jose"
 )
 
 // Operation is what a request to the DCR endpoint asks for.
@@ -42,6 +44,8 @@ type Exchange struct {
 	// UnverifiedClaims is the request JWS payload decoded without verifying it; protections
 	// use it only to locate what verifies it (the software statement inside).
 	UnverifiedClaims map[string]any
+	// RequestJWS is Body decoded once, so that verifying it does not decode it again.
+	RequestJWS *jose.Parsed
 	// RequestClaims is the verified request JWS payload (set by the signed_request protection).
 	RequestClaims map[string]any
 	// RequestKeyID is the kid that verified the request.

@@ -33,6 +33,29 @@ func ParseUnverified(token []byte) (Header, map[string]any, error) {
 	return p.header, p.claims, nil
 }
 
+// Parsed is a compact JWS decoded once, to be routed on (its unverified header and claims)
+// and then verified without decoding it again.
+type Parsed struct {
+	token []byte
+	parts *compactParts
+}
+
+// Parse decodes a compact JWS without verifying it, under the rules of ParseUnverified.
+func Parse(token []byte) (*Parsed, error) {
+	p, err := parseCompact(token)
+	if err != nil {
+		return nil, err
+	}
+	return &Parsed{token: token, parts: p}, nil
+}
+
+// Header is the unverified protected header.
+func (p *Parsed) Header() Header { return p.parts.header }
+
+// Claims are the unverified claims; after a successful Verify, the verified ones. Callers
+// must not modify the map.
+func (p *Parsed) Claims() map[string]any { return p.parts.claims }
+
 func parseCompact(token []byte) (*compactParts, error) {
 	if len(token) == 0 {
 		return nil, fmt.Errorf("%w: empty token", ErrMalformed)

@@ -65,10 +65,16 @@ func ParseAlgs(names []string) ([]jwa.SignatureAlgorithm, error) {
 // fetched and only the KeySource supplies keys. The key must allow signature use, match
 // the alg if it names one, and fit the alg by type, curve and size.
 func Verify(ctx context.Context, token []byte, algs []jwa.SignatureAlgorithm, keys KeySource) (Header, map[string]any, error) {
-	p, err := parseCompact(token)
+	p, err := Parse(token)
 	if err != nil {
 		return Header{}, nil, err
 	}
+	return p.Verify(ctx, algs, keys)
+}
+
+// Verify checks p as the package-level Verify does, without decoding the token again.
+func (parsed *Parsed) Verify(ctx context.Context, algs []jwa.SignatureAlgorithm, keys KeySource) (Header, map[string]any, error) {
+	p, token := parsed.parts, parsed.token
 	hdr := p.header
 
 	alg := jwa.SignatureAlgorithm(hdr.Alg)

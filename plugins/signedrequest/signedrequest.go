@@ -123,7 +123,16 @@ func (s *SignedRequest) Protect(ctx context.Context, x *dcr.Exchange) error {
 		}
 		keys = src
 	}
-	hdr, claims, err := jose.Verify(ctx, x.Body, s.algs, keys)
+	var (
+		hdr    jose.Header
+		claims map[string]any
+		err    error
+	)
+	if x.RequestJWS != nil { // decoded once by the handler
+		hdr, claims, err = x.RequestJWS.Verify(ctx, s.algs, keys)
+	} else {
+		hdr, claims, err = jose.Verify(ctx, x.Body, s.algs, keys)
+	}
 	if err != nil {
 		if errors.Is(err, jose.ErrKeyUnavailable) {
 			if fromSSA {

@@ -160,11 +160,11 @@ func (s *SoftwareStatement) Protect(ctx context.Context, x *dcr.Exchange) error 
 		}
 		return dcr.BadSoftwareStatement("software_statement is required")
 	}
-	_, unverified, err := jose.ParseUnverified([]byte(raw))
+	parsed, err := jose.Parse([]byte(raw))
 	if err != nil {
 		return dcr.BadSoftwareStatement("software_statement is not a well-formed compact JWS: %v", err)
 	}
-	iss, _, err := jose.StringClaim(unverified, "iss")
+	iss, _, err := jose.StringClaim(parsed.Claims(), "iss")
 	if err != nil || iss == "" {
 		return dcr.BadSoftwareStatement("software_statement has no iss")
 	}
@@ -172,7 +172,7 @@ func (s *SoftwareStatement) Protect(ctx context.Context, x *dcr.Exchange) error 
 	if !ok {
 		return dcr.UnapprovedSoftwareStatement("software_statement issuer %q is not a trusted directory", iss)
 	}
-	_, claims, err := jose.Verify(ctx, []byte(raw), s.algs, d.keys)
+	_, claims, err := parsed.Verify(ctx, s.algs, d.keys)
 	if err != nil {
 		if errors.Is(err, jose.ErrKeyUnavailable) {
 			return dcr.Unavailable(err, "the keys of directory %q cannot be fetched", iss)
