@@ -138,11 +138,16 @@ func (f nextHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) error { r
 
 func (p *inProcess) signedRequest(tb testing.TB, change map[string]any) []byte {
 	tb.Helper()
+	return p.signedRequestWith(tb, change, tppclient.SignOptions{})
+}
+
+func (p *inProcess) signedRequestWith(tb testing.TB, change map[string]any, o tppclient.SignOptions) []byte {
+	tb.Helper()
 	claims := p.tpp.Claims()
 	for k, v := range change {
 		claims[k] = v
 	}
-	b, err := p.tpp.Sign(claims, tppclient.SignOptions{})
+	b, err := p.tpp.Sign(claims, o)
 	if err != nil {
 		tb.Fatal(err)
 	}

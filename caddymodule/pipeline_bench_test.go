@@ -10,12 +10,14 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jws"
 
 	"github.com/dcrgate/dcrgate/internal/jwks"
+	"github.com/dcrgate/dcrgate/internal/tppclient"
 )
 
 // BenchmarkPipeline compares the whole POST pipeline (mTLS check, SSA verification, request
 // verification with the TPP JWKS from the (cached) software_jwks_endpoint, every OB rule, the
 // jti replay claim and the registration written to the embedded store on a temp dir) with the
-// two bare PS256 verifications it cannot avoid. Run both in one go and compare:
+// two bare signature verifications it cannot avoid (the SSA's PS256 and the request's, PS256
+// or ES256). Run both in one go and compare:
 //
 //	go test -run '^$' -bench Pipeline -benchtime 3s ./caddymodule
 func BenchmarkPipeline(b *testing.B) {
@@ -39,43 +41,62 @@ func benchmarkPipeline(b *testing.B, p *inProcess) {
 		b.Fatalf("warm-up: %d %s", w.Code, w.Body)
 	}
 
-	b.Run("POST", func(b *testing.B) {
-		// Every request needs its own jti, so they are signed before the clock starts.
-		bodies := make([][]byte, b.N)
-		for i := range bodies {
-			bodies[i] = p.signedRequest(b, nil)
-		}
-		b.ReportAllocs()
-		b.ResetTimer()
-		for i := range b.N {
-			if w := p.do(http.MethodPost, "/register", bodies[i], ""); w.Code != http.StatusCreated {
-				b.Fatalf("status %d %s", w.Code, w.Body)
+	ecKey, _, err := tppclient.LoadSigningKey(p.sb.TPP(1).SigningKeyEC, p.sb.TPP(1).SigningKIDEC, "ES256")
+	if err != nil {
+		b.Fatal(err)
+	}
+	// The request signed PS256 (the TPP's RSA key) and ES256 (its P-256 key); the SSA is the
+	// directory's PS256 either way.
+	for _, alg := range []struct {
+		name string
+		opts tppclient.SignOptions
+	}{
+		{"PS256", tppclient.SignOptions{}},
+		{"ES256", tppclient.SignOptions{Key: ecKey, Alg: "ES256"}},
+	} {
+		b.Run("POST/"+alg.name, func(b *testing.B) {
+			// Every request needs its own jti, so they are signed before the clock starts.
+			bodies := make([][]byte, b.N)
+			for i := range bodies {
+				bodies[i] = p.signedRequestWith(b, nil, alg.opts)
 			}
-		}
-	})
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				if w := p.do(http.MethodPost, "/register", bodies[i], ""); w.Code != http.StatusCreated {
+					b.Fatalf("status %d %s", w.Code, w.Body)
+				}
+			}
+		})
 
-	b.Run("BarePS256x2", func(b *testing.B) {
-		req := p.signedRequest(b, nil)
-		ssa := []byte(p.tpp.SoftwareStatement)
-		tppPub, err := p.tpp.SigningKey.PublicKey()
-		if err != nil {
-			b.Fatal(err)
-		}
-		dirSet, err := jwks.LoadFile(p.sb.Files.DirectoryJWKS)
-		if err != nil {
-			b.Fatal(err)
-		}
-		dirKey, _ := dirSet.Key(0)
-		var dirPub jwk.Key = dirKey
-		b.ReportAllocs()
-		b.ResetTimer()
-		for range b.N {
-			if _, err := jws.Verify(ssa, jws.WithKey(jwa.PS256, dirPub)); err != nil {
+		b.Run("BareVerify/"+alg.name, func(b *testing.B) {
+			req := p.signedRequestWith(b, nil, alg.opts)
+			ssa := []byte(p.tpp.SoftwareStatement)
+			signer := p.tpp.SigningKey
+			reqAlg := jwa.PS256
+			if alg.opts.Key != nil {
+				signer, reqAlg = alg.opts.Key, jwa.ES256
+			}
+			tppPub, err := signer.PublicKey()
+			if err != nil {
 				b.Fatal(err)
 			}
-			if _, err := jws.Verify(req, jws.WithKey(jwa.PS256, tppPub)); err != nil {
+			dirSet, err := jwks.LoadFile(p.sb.Files.DirectoryJWKS)
+			if err != nil {
 				b.Fatal(err)
 			}
-		}
-	})
+			dirKey, _ := dirSet.Key(0)
+			var dirPub jwk.Key = dirKey
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				if _, err := jws.Verify(ssa, jws.WithKey(jwa.PS256, dirPub)); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := jws.Verify(req, jws.WithKey(reqAlg, tppPub)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
