@@ -8,7 +8,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 
-	"github.com/dcrgate/dcrgate/internal/keyset"
+	"github.com/dcrgate/dcrgate/internal/caddyfileargs"
 )
 
 func init() {
@@ -99,13 +99,9 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("default_policy takes on or off, not %q", v)
 			}
 		case "max_body_size":
-			var v string
-			if !d.Args(&v) || d.NextArg() {
-				return d.ArgErr()
-			}
-			n, err := keyset.ParseSize(v)
+			n, err := caddyfileargs.Size(d)
 			if err != nil {
-				return d.Errf("max_body_size: %v", err)
+				return err
 			}
 			h.MaxBodySize = n
 		case "profile":

@@ -15,7 +15,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/dcrgate/dcrgate/dcr/obprofile"
-	"github.com/dcrgate/dcrgate/internal/keyset"
+	"github.com/dcrgate/dcrgate/internal/caddyfileargs"
 )
 
 func init() {
@@ -255,7 +255,7 @@ func (d *Discovery) UnmarshalCaddyfile(disp *caddyfile.Dispenser) error {
 			if !disp.Args(&v) || disp.NextArg() {
 				return disp.ArgErr()
 			}
-			n, err := keyset.ParseSize(v)
+			n, err := caddyfileargs.ParseSize(v)
 			if err != nil {
 				return disp.Errf("max_size: %v", err)
 			}

@@ -51,3 +51,19 @@ type OnceStore interface {
 	// Release forgets key, so a claim made for a request that then failed can be retried.
 	Release(ctx context.Context, key string) error
 }
+
+// TombstoneLatest deletes the registration rec, re-reading it when it changed concurrently
+// (a DELETE applies to whatever version is current), at most retries times.
+func TombstoneLatest(ctx context.Context, s RegistrationStore, rec *Registration, retries int) error {
+	cur := rec
+	for range retries {
+		err := s.Delete(ctx, cur.ClientID, cur.Version)
+		if !errors.Is(err, ErrConflict) {
+			return err
+		}
+		if cur, err = s.Get(ctx, rec.ClientID); err != nil {
+			return err
+		}
+	}
+	return ErrConflict
+}

@@ -11,12 +11,12 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
+	"github.com/dcrgate/dcrgate/internal/caddyfileargs"
 	"github.com/dcrgate/dcrgate/internal/jose"
 	"github.com/dcrgate/dcrgate/internal/jwks"
 )
@@ -164,30 +164,22 @@ func (fc *FetchConfig) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		name := d.Val()
 		switch name {
 		case "timeout", "refresh_interval", "cache_ttl":
-			var v string
-			if !d.Args(&v) {
-				return d.ArgErr()
-			}
-			dur, err := caddy.ParseDuration(v)
-			if err != nil || dur <= 0 {
-				return d.Errf("%s: bad duration %q", name, v)
+			dur, err := caddyfileargs.Duration(d, false)
+			if err != nil {
+				return err
 			}
 			switch name {
 			case "timeout":
-				fc.Timeout = caddy.Duration(dur)
+				fc.Timeout = dur
 			case "refresh_interval":
-				fc.RefreshInterval = caddy.Duration(dur)
+				fc.RefreshInterval = dur
 			default:
-				fc.CacheTTL = caddy.Duration(dur)
+				fc.CacheTTL = dur
 			}
 		case "max_size":
-			var v string
-			if !d.Args(&v) {
-				return d.ArgErr()
-			}
-			n, err := ParseSize(v)
+			n, err := caddyfileargs.Size(d)
 			if err != nil {
-				return d.Errf("max_size: %v", err)
+				return err
 			}
 			fc.MaxSize = n
 		case "trusted_roots":
@@ -201,27 +193,6 @@ func (fc *FetchConfig) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		}
 	}
 	return nil
-}
-
-// ParseSize parses a byte size such as 65536, 64KiB, 64KB, 1MiB.
-func ParseSize(s string) (int64, error) {
-	units := []struct {
-		suffix string
-		mult   int64
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"KB", 1000}, {"MB", 1000 * 1000}, {"B", 1}}
-	mult := int64(1)
-	num := s
-	for _, u := range units {
-		if strings.HasSuffix(s, u.suffix) {
-			mult, num = u.mult, strings.TrimSuffix(s, u.suffix)
-			break
-		}
-	}
-	var n int64
-	if _, err := fmt.Sscanf(num, "%d", &n); err != nil || n <= 0 || fmt.Sprint(n) != num {
-		return 0, fmt.Errorf("bad size %q (want e.g. 65536, 64KiB, 1MiB)", s)
-	}
-	return n * mult, nil
 }
 
 // fetchers holds one jwks.Fetcher per distinct FetchConfig.

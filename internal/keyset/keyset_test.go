@@ -8,20 +8,6 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
 
-func TestParseSize(t *testing.T) {
-	good := map[string]int64{"65536": 65536, "64KiB": 64 << 10, "1MiB": 1 << 20, "10KB": 10000, "2MB": 2000000, "7B": 7}
-	for in, want := range good {
-		if got, err := ParseSize(in); err != nil || got != want {
-			t.Errorf("%q: got %d %v, want %d", in, got, err, want)
-		}
-	}
-	for _, in := range []string{"", "0", "-1", "lots", "1.5MiB", "64 KiB", "KiB", "1e3"} {
-		if _, err := ParseSize(in); err == nil {
-			t.Errorf("%q: want an error", in)
-		}
-	}
-}
-
 func TestConfigValidate(t *testing.T) {
 	for name, c := range map[string]Config{
 		"none":         {},

@@ -7,6 +7,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/dcrgate/dcrgate/dcr"
+	"github.com/dcrgate/dcrgate/internal/caddyfileargs"
 	"github.com/dcrgate/dcrgate/internal/keyset"
 )
 
@@ -86,7 +87,7 @@ func (a *AccessToken) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				a.Algorithms = args
 			}
 		case "leeway":
-			dur, err := parseDuration(d)
+			dur, err := caddyfileargs.Duration(d, false)
 			if err != nil {
 				return err
 			}
@@ -137,7 +138,7 @@ func (a *AccessToken) unmarshalIntrospection(d *caddyfile.Dispenser) error {
 	for n := d.Nesting(); d.NextBlock(n); {
 		switch d.Val() {
 		case "cache_ttl":
-			dur, err := parseDuration(d)
+			dur, err := caddyfileargs.Duration(d, false)
 			if err != nil {
 				return err
 			}
@@ -200,7 +201,7 @@ func (a *AccessToken) unmarshalClient(d *caddyfile.Dispenser) error {
 			if len(args) != 1 {
 				return d.ArgErr()
 			}
-			size, err := keyset.ParseSize(args[0])
+			size, err := caddyfileargs.ParseSize(args[0])
 			if err != nil {
 				return d.Errf("max_size: %v", err)
 			}
@@ -249,7 +250,7 @@ func (a *AccessToken) unmarshalRegister(d *caddyfile.Dispenser) error {
 			}
 			r.Revoke = true
 		case "consumed_ttl":
-			dur, err := parseDuration(d)
+			dur, err := caddyfileargs.Duration(d, false)
 			if err != nil {
 				return err
 			}
@@ -260,20 +261,6 @@ func (a *AccessToken) unmarshalRegister(d *caddyfile.Dispenser) error {
 	}
 	a.Register = r
 	return nil
-}
-
-// parseDuration reads the one positive duration argument of the current option.
-func parseDuration(d *caddyfile.Dispenser) (caddy.Duration, error) {
-	name := d.Val()
-	var v string
-	if !d.Args(&v) || d.NextArg() {
-		return 0, d.ArgErr()
-	}
-	dur, err := caddy.ParseDuration(v)
-	if err != nil || dur <= 0 {
-		return 0, d.Errf("%s: bad duration %q", name, v)
-	}
-	return caddy.Duration(dur), nil
 }
 
 var _ caddyfile.Unmarshaler = (*AccessToken)(nil)

@@ -1,8 +1,9 @@
 package policy
 
 import (
-	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/dcrgate/dcrgate/internal/caddyfileargs"
 )
 
 // UnmarshalCaddyfile sets up the protection from Caddyfile tokens. Syntax, inside `dcr`:
@@ -54,15 +55,11 @@ func (p *Policy) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 		case "timeout":
-			var v string
-			if !d.Args(&v) || d.NextArg() {
-				return d.ArgErr()
+			dur, err := caddyfileargs.Duration(d, false)
+			if err != nil {
+				return err
 			}
-			dur, err := caddy.ParseDuration(v)
-			if err != nil || dur <= 0 {
-				return d.Errf("policy: timeout: bad duration %q", v)
-			}
-			p.Timeout = caddy.Duration(dur)
+			p.Timeout = dur
 		default:
 			return d.Errf("policy: unknown option %q", name)
 		}

@@ -1,9 +1,9 @@
 package signedrequest
 
 import (
-	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
+	"github.com/dcrgate/dcrgate/internal/caddyfileargs"
 	"github.com/dcrgate/dcrgate/internal/keyset"
 )
 
@@ -48,21 +48,17 @@ func (s *SignedRequest) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 		case "leeway", "max_age", "max_lifetime":
 			name := d.Val()
-			var v string
-			if !d.Args(&v) {
-				return d.ArgErr()
-			}
-			dur, err := caddy.ParseDuration(v)
-			if err != nil || dur <= 0 {
-				return d.Errf("%s: bad duration %q", name, v)
+			dur, err := caddyfileargs.Duration(d, false)
+			if err != nil {
+				return err
 			}
 			switch name {
 			case "leeway":
-				s.Leeway = caddy.Duration(dur)
+				s.Leeway = dur
 			case "max_age":
-				s.MaxAge = caddy.Duration(dur)
+				s.MaxAge = dur
 			default:
-				s.MaxLifetime = caddy.Duration(dur)
+				s.MaxLifetime = dur
 			}
 		case "fetch":
 			if err := s.Fetch.UnmarshalCaddyfile(d); err != nil {

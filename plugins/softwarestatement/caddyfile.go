@@ -1,8 +1,9 @@
 package softwarestatement
 
 import (
-	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/dcrgate/dcrgate/internal/caddyfileargs"
 )
 
 // UnmarshalCaddyfile sets up the protection from Caddyfile tokens. Syntax, inside `dcr`:
@@ -68,18 +69,15 @@ func (s *SoftwareStatement) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 		case "max_age", "leeway":
 			name := d.Val()
-			var v string
-			if !d.Args(&v) {
-				return d.ArgErr()
-			}
-			dur, err := caddy.ParseDuration(v)
-			if err != nil || dur < 0 {
-				return d.Errf("%s: bad duration %q", name, v)
+			// max_age 0 means no limit; a leeway of 0 is allowed too (exact clocks).
+			dur, err := caddyfileargs.Duration(d, true)
+			if err != nil {
+				return err
 			}
 			if name == "max_age" {
-				s.MaxAge = caddy.Duration(dur)
+				s.MaxAge = dur
 			} else {
-				s.Leeway = caddy.Duration(dur)
+				s.Leeway = dur
 			}
 		case "fetch":
 			if err := s.Fetch.UnmarshalCaddyfile(d); err != nil {

@@ -109,17 +109,7 @@ func (Local) Update(ctx context.Context, x *dcr.Exchange) (*dcr.Registration, ma
 
 // Delete tombstones the registration.
 func (Local) Delete(ctx context.Context, x *dcr.Exchange) error {
-	cur := x.Existing
-	for range maxCASRetries {
-		err := x.Store.Delete(ctx, cur.ClientID, cur.Version)
-		if !errors.Is(err, dcr.ErrConflict) {
-			return err
-		}
-		if cur, err = x.Store.Get(ctx, x.ClientID); err != nil {
-			return err
-		}
-	}
-	return dcr.ErrConflict
+	return dcr.TombstoneLatest(ctx, x.Store, x.Existing, maxCASRetries)
 }
 
 // UnmarshalCaddyfile sets up the registrar. Syntax, inside `dcr`: `registrar local`.

@@ -1,10 +1,9 @@
 package upstream
 
 import (
-	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
-	"github.com/dcrgate/dcrgate/internal/keyset"
+	"github.com/dcrgate/dcrgate/internal/caddyfileargs"
 )
 
 // UnmarshalCaddyfile sets up the registrar. Syntax, inside `dcr`:
@@ -44,21 +43,17 @@ func (u *Upstream) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if !d.Args(&v) || d.NextArg() {
 				return d.ArgErr()
 			}
-			n, err := keyset.ParseSize(v)
+			n, err := caddyfileargs.ParseSize(v)
 			if err != nil {
 				return d.Errf("max_response_size: %v", err)
 			}
 			u.MaxResponseSize = n
 		case "timeout":
-			var v string
-			if !d.Args(&v) || d.NextArg() {
-				return d.ArgErr()
+			dur, err := caddyfileargs.Duration(d, false)
+			if err != nil {
+				return err
 			}
-			dur, err := caddy.ParseDuration(v)
-			if err != nil || dur <= 0 {
-				return d.Errf("timeout: a positive duration is required, got %q", v)
-			}
-			u.Timeout = caddy.Duration(dur)
+			u.Timeout = dur
 		default:
 			return d.Errf("unknown upstream registrar option %q", d.Val())
 		}

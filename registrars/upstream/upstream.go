@@ -289,17 +289,7 @@ func (u *Upstream) Delete(ctx context.Context, x *dcr.Exchange) error {
 	default:
 		return u.rejection(resp, "delete")
 	}
-	cur := x.Existing
-	for range maxCASRetries {
-		err := x.Store.Delete(ctx, cur.ClientID, cur.Version)
-		if !errors.Is(err, dcr.ErrConflict) {
-			return err
-		}
-		if cur, err = x.Store.Get(ctx, x.ClientID); err != nil {
-			return err
-		}
-	}
-	return dcr.ErrConflict
+	return dcr.TombstoneLatest(ctx, x.Store, x.Existing, maxCASRetries)
 }
 
 // storeUpdate applies change to the record, re-reading it when it changed concurrently (the
