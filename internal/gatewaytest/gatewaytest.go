@@ -16,7 +16,6 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -126,10 +125,9 @@ type Gateway struct {
 	Sandbox   *sandbox.Sandbox
 	Caddyfile string
 
-	env    []string
-	cmd    *exec.Cmd
-	exited chan struct{}
-	logs   *syncBuffer
+	env  []string
+	proc *process
+	logs *syncBuffer
 }
 
 // Start lays out everything and starts the gateway; it is stopped when the test ends.
@@ -223,49 +221,21 @@ func (g *Gateway) start(bin string) {
 	cmd.Dir = g.Dir
 	cmd.Env = append(os.Environ(), "HOME="+g.Dir, "XDG_DATA_HOME="+g.DataDir, "XDG_CONFIG_HOME="+filepath.Join(g.Dir, "config"))
 	cmd.Env = append(cmd.Env, g.env...)
-	cmd.Stdout = g.logs
-	cmd.Stderr = g.logs
-	if err := cmd.Start(); err != nil {
-		g.t.Fatal(err)
-	}
-	g.cmd = cmd
-	exited := make(chan struct{})
-	g.exited = exited
-	go func() { _ = cmd.Wait(); close(exited) }()
 	// Ready when the TLS listener answers a request.
 	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		select {
-		case <-exited:
-			g.t.Fatalf("gateway exited during start:\n%s", g.logs.String())
-		default:
-		}
+	g.proc = startProcess(g.t, "gateway", cmd, g.logs, 60*time.Second, func() error {
 		resp, err := client.Get(g.BaseURL + "/healthz-probe")
 		if err == nil {
 			resp.Body.Close()
-			return
 		}
-		if time.Now().After(deadline) {
-			g.t.Fatalf("gateway did not start: %v\n%s", err, g.logs.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return err
+	})
 }
 
 // Stop ends the gateway (gracefully, then by force).
 func (g *Gateway) Stop() {
-	if g.cmd == nil || g.cmd.Process == nil {
-		return
-	}
-	_ = g.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-g.exited:
-	case <-time.After(10 * time.Second):
-		_ = g.cmd.Process.Kill()
-		<-g.exited
-	}
-	g.cmd = nil
+	g.proc.stop()
+	g.proc = nil
 }
 
 // Restart stops the gateway and starts it again on the same data directory.
@@ -277,10 +247,10 @@ func (g *Gateway) Restart() {
 
 // PID is the gateway process's id (0 when it is not running).
 func (g *Gateway) PID() int {
-	if g.cmd == nil || g.cmd.Process == nil {
+	if g.proc == nil {
 		return 0
 	}
-	return g.cmd.Process.Pid
+	return g.proc.cmd.Process.Pid
 }
 
 // Logs returns what the gateway printed so far.

@@ -10,7 +10,6 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -44,9 +43,8 @@ type OIDCProvider struct {
 	// URL is http://127.0.0.1:<port>, for talking to it directly (not through the gateway).
 	URL string
 
-	cmd    *exec.Cmd
-	exited chan struct{}
-	logs   *syncBuffer
+	proc *process
+	logs *syncBuffer
 }
 
 var (
@@ -106,50 +104,26 @@ func StartOIDCProvider(t testing.TB, o OIDCProviderOptions) *OIDCProvider {
 		"GATEWAY_CLIENT_SECRET="+o.GatewayClientSecret,
 		"LOOPBACK_FETCH_HOSTS="+strings.Join(o.LoopbackFetchHosts, ","),
 	)
-	cmd.Stdout, cmd.Stderr = p.logs, p.logs
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting node: %v", err)
-	}
-	p.cmd = cmd
-	p.exited = make(chan struct{})
-	go func() { _ = cmd.Wait(); close(p.exited) }()
-	t.Cleanup(p.Stop)
-
 	client := &http.Client{Timeout: 2 * time.Second}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		select {
-		case <-p.exited:
-			t.Fatalf("oidc-provider exited during start:\n%s", p.logs.String())
-		default:
-		}
+	p.proc = startProcess(t, "oidc-provider", cmd, p.logs, 30*time.Second, func() error {
 		resp, err := client.Get(p.URL + "/.well-known/openid-configuration")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return p
-			}
+		if err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("oidc-provider did not start: %v\n%s", err, p.logs.String())
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("discovery answered %d", resp.StatusCode)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
+	t.Cleanup(p.Stop)
+	return p
 }
 
 // Stop ends the provider (its in-memory clients go with it).
 func (p *OIDCProvider) Stop() {
-	if p.cmd == nil || p.cmd.Process == nil {
-		return
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.exited:
-	case <-time.After(10 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.exited
-	}
-	p.cmd = nil
+	p.proc.stop()
+	p.proc = nil
 }
 
 // Logs returns what the provider printed so far.
