@@ -18,6 +18,9 @@ type process struct {
 func startProcess(t testing.TB, what string, cmd *exec.Cmd, logs *syncBuffer, timeout time.Duration, ready func() error) *process {
 	t.Helper()
 	cmd.Stdout, cmd.Stderr = logs, logs
+	// If the test binary dies (a timeout, a kill), its servers die with it instead of
+	// lingering on their ports.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting %s: %v", what, err)
 	}

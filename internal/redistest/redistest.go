@@ -102,6 +102,8 @@ func (s *Server) Addr() string { return fmt.Sprintf("127.0.0.1:%d", s.Port) }
 func (s *Server) Start() {
 	s.t.Helper()
 	cmd := exec.Command(ServerPath(s.t), s.args...)
+	// If the test binary dies (a timeout, a kill), Redis dies with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
