@@ -50,13 +50,25 @@ func (h *Handler) serveDCR(w http.ResponseWriter, r *http.Request, op dcr.Operat
 	writeJSON(w, status, body)
 }
 
-// errorLabel is the error code as a metric label: RFC 7591 / RFC 6750 codes come from a
-// fixed set; "" for a success.
+// labelledCodes are the error codes a metric label may carry; anything else (a code an
+// upstream backend made up, say) is "other", so the label's values stay a small fixed set.
+var labelledCodes = map[string]bool{
+	dcr.CodeInvalidRedirectURI: true, dcr.CodeInvalidClientMetadata: true,
+	dcr.CodeInvalidSoftwareStatement: true, dcr.CodeUnapprovedSoftwareStatement: true,
+	dcr.CodeInvalidRequest: true, dcr.CodeInvalidToken: true, dcr.CodeInsufficientScope: true,
+	dcr.CodeTemporarilyUnavailable: true, dcr.CodeServerError: true, "access_denied": true,
+}
+
+// errorLabel is the error code as a metric label; "" for a success.
 func errorLabel(e *dcr.Error) string {
-	if e == nil {
+	switch {
+	case e == nil:
 		return ""
+	case labelledCodes[e.Code]:
+		return e.Code
+	default:
+		return "other"
 	}
-	return e.Code
 }
 
 // run is the pipeline proper; it returns the status and body of a success.
