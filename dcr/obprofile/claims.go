@@ -1,32 +1,12 @@
 package obprofile
 
 import (
-	"encoding/json"
-	"fmt"
 	"strconv"
 	"unicode/utf8"
 
 	"github.com/dcrgate/dcrgate/dcr"
+	"github.com/dcrgate/dcrgate/internal/jose"
 )
-
-// jsonType names the JSON type of a decoded value, for error descriptions.
-func jsonType(v any) string {
-	switch v.(type) {
-	case nil:
-		return "null"
-	case string:
-		return "a string"
-	case bool:
-		return "a boolean"
-	case float64, float32, int, int64, int32, uint, uint64, uint32, json.Number:
-		return "a number"
-	case []any, []string:
-		return "an array"
-	case map[string]any:
-		return "an object"
-	}
-	return fmt.Sprintf("a %T", v)
-}
 
 // quote quotes a client-supplied value for an error description, cut short so that a huge
 // value cannot blow up a response or a log line.
@@ -50,7 +30,7 @@ func stringClaim(md map[string]any, name string) (string, bool, *dcr.Error) {
 	}
 	s, isString := v.(string)
 	if !isString {
-		return "", true, dcr.BadMetadata("%s must be a string, not %s", name, jsonType(v))
+		return "", true, dcr.BadMetadata("%s must be a string, not %s", name, jose.JSONType(v))
 	}
 	return s, true, nil
 }
@@ -71,13 +51,13 @@ func stringArrayClaim(md map[string]any, name string) ([]string, bool, *dcr.Erro
 		for i, e := range a {
 			s, isString := e.(string)
 			if !isString {
-				return nil, true, dcr.BadMetadata("%s[%d] must be a string, not %s", name, i, jsonType(e))
+				return nil, true, dcr.BadMetadata("%s[%d] must be a string, not %s", name, i, jose.JSONType(e))
 			}
 			out[i] = s
 		}
 		return out, true, nil
 	}
-	return nil, true, dcr.BadMetadata("%s must be an array of strings, not %s", name, jsonType(v))
+	return nil, true, dcr.BadMetadata("%s must be an array of strings, not %s", name, jose.JSONType(v))
 }
 
 // boolClaim returns md[name] as a bool and whether it is present.
@@ -88,7 +68,7 @@ func boolClaim(md map[string]any, name string) (bool, bool, *dcr.Error) {
 	}
 	b, isBool := v.(bool)
 	if !isBool {
-		return false, true, dcr.BadMetadata("%s must be a boolean, not %s", name, jsonType(v))
+		return false, true, dcr.BadMetadata("%s must be a boolean, not %s", name, jose.JSONType(v))
 	}
 	return b, true, nil
 }

@@ -46,7 +46,7 @@ func NumericDate(claims map[string]any, name string) (time.Time, bool, error) {
 	case int64:
 		whole, isInt = n, true
 	default:
-		return time.Time{}, true, fmt.Errorf("%w: claim %q must be a NumericDate (number of seconds), got %s", ErrMalformed, name, jsonType(v))
+		return time.Time{}, true, fmt.Errorf("%w: claim %q must be a NumericDate (number of seconds), got %s", ErrMalformed, name, JSONType(v))
 	}
 	if isInt {
 		if whole <= 0 || whole > maxNumericDate {
@@ -99,13 +99,13 @@ func StringsClaim(claims map[string]any, name string) ([]string, bool, error) {
 		for i, e := range t {
 			s, isString := e.(string)
 			if !isString {
-				return nil, true, fmt.Errorf("%w: claim %q element %d must be a string, got %s", ErrMalformed, name, i, jsonType(e))
+				return nil, true, fmt.Errorf("%w: claim %q element %d must be a string, got %s", ErrMalformed, name, i, JSONType(e))
 			}
 			out = append(out, s)
 		}
 		return out, true, nil
 	}
-	return nil, true, fmt.Errorf("%w: claim %q must be an array of strings, got %s", ErrMalformed, name, jsonType(v))
+	return nil, true, fmt.Errorf("%w: claim %q must be an array of strings, got %s", ErrMalformed, name, JSONType(v))
 }
 
 // AudienceContains reports whether the aud claim (a string or an array of strings)
@@ -126,7 +126,9 @@ func AudienceContains(claims map[string]any, want []string) (bool, error) {
 	return false, nil
 }
 
-func jsonType(v any) string {
+// JSONType names the JSON type of a decoded value ("a string", "an array", ...), for error
+// descriptions that tell a client what it sent instead.
+func JSONType(v any) string {
 	switch v.(type) {
 	case nil:
 		return "null"
@@ -134,13 +136,13 @@ func jsonType(v any) string {
 		return "a string"
 	case bool:
 		return "a boolean"
-	case json.Number, float64, int, int64:
+	case json.Number, float64, float32, int, int64, int32, uint, uint64, uint32:
 		return "a number"
 	case []any, []string:
 		return "an array"
 	case map[string]any:
 		return "an object"
 	default:
-		return fmt.Sprintf("%T", v)
+		return fmt.Sprintf("a %T", v)
 	}
 }

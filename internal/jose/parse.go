@@ -175,7 +175,7 @@ func stringMember(m map[string]any, name string) (string, bool, error) {
 	}
 	s, ok := v.(string)
 	if !ok {
-		return "", true, fmt.Errorf("%q must be a string, got %s", name, jsonType(v))
+		return "", true, fmt.Errorf("%q must be a string, got %s", name, JSONType(v))
 	}
 	return s, true, nil
 }

@@ -123,22 +123,11 @@ func (s *Store) Update(ctx context.Context, rec *dcr.Registration) error {
 	}
 	clientHash := hashID(rec.ClientID)
 	key := s.recordKey(clientHash)
-	unlock, err := s.locks.lock(ctx, key, clientHash)
+	stored, unlock, err := s.lockLive(ctx, key, clientHash, rec.Version)
 	if err != nil {
 		return err
 	}
-	defer s.unlock(unlock, key)
-
-	stored, err := s.loadRecord(ctx, key)
-	if err != nil {
-		return err
-	}
-	if stored.Deleted() {
-		return dcr.ErrNotFound
-	}
-	if stored.Version != rec.Version {
-		return dcr.ErrConflict
-	}
+	defer unlock()
 
 	next := rec.Clone()
 	next.Version = stored.Version + 1
@@ -182,22 +171,11 @@ func changedOrEmpty(old, current string) string {
 func (s *Store) Delete(ctx context.Context, clientID string, version int64) error {
 	clientHash := hashID(clientID)
 	key := s.recordKey(clientHash)
-	unlock, err := s.locks.lock(ctx, key, clientHash)
+	stored, unlock, err := s.lockLive(ctx, key, clientHash, version)
 	if err != nil {
 		return err
 	}
-	defer s.unlock(unlock, key)
-
-	stored, err := s.loadRecord(ctx, key)
-	if err != nil {
-		return err
-	}
-	if stored.Deleted() {
-		return dcr.ErrNotFound
-	}
-	if stored.Version != version {
-		return dcr.ErrConflict
-	}
+	defer unlock()
 	deletedAt := s.now().UTC()
 	stored.DeletedAt = &deletedAt
 	stored.Version++
@@ -210,6 +188,29 @@ func (s *Store) Delete(ctx context.Context, clientID string, version int64) erro
 	}
 	s.removeIndexEntries(ctx, stored, clientHash)
 	return nil
+}
+
+// lockLive locks the record at key and loads it; it must be live and at version (else
+// ErrNotFound / ErrConflict, with the lock released). The caller calls unlock when done.
+func (s *Store) lockLive(ctx context.Context, key, clientHash string, version int64) (*dcr.Registration, func(), error) {
+	release, err := s.locks.lock(ctx, key, clientHash)
+	if err != nil {
+		return nil, nil, err
+	}
+	unlock := func() { s.unlock(release, key) }
+	stored, err := s.loadRecord(ctx, key)
+	switch {
+	case err != nil:
+	case stored.Deleted():
+		err = dcr.ErrNotFound
+	case stored.Version != version:
+		err = dcr.ErrConflict
+	}
+	if err != nil {
+		unlock()
+		return nil, nil, err
+	}
+	return stored, unlock, nil
 }
 
 // ListBySoftware returns the client_ids of the live registrations of softwareID, sorted.
