@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -136,6 +137,18 @@ func (s *Server) Start() {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// StartAsReplicaOf runs the server again (same port and directory) as a replica of the
+// server at addr: how a failed master rejoins a Sentinel group it no longer leads.
+func (s *Server) StartAsReplicaOf(addr string) {
+	s.t.Helper()
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.args = append(s.args, "--replicaof", host, port)
+	s.Start()
 }
 
 // Kill stops the process at once (SIGKILL): what a crashed host looks like to clients.
