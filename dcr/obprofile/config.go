@@ -83,8 +83,8 @@ type Config struct {
 	Scopes []string `json:"scopes,omitempty"`
 	// RoleScopes maps an SSA software_role to the scopes it allows. Defaults AISP: accounts,
 	// PISP: payments, CBPII: fundsconfirmations. Merged per role: a configured role replaces
-	// that role's default (roles match case-insensitively) and the other defaults stay; a
-	// role configured with no scopes allows none.
+	// that role's default (roles match case-insensitively) and the other defaults stay, each
+	// narrowed to Scopes; a role configured with no scopes allows none.
 	RoleScopes map[string][]string `json:"role_scopes,omitempty"`
 	// AlwaysAllowedScopes are allowed whatever the roles. Default openid.
 	AlwaysAllowedScopes []string `json:"always_allowed_scopes,omitempty"`
@@ -130,7 +130,7 @@ func (c *Config) SetDefaults() {
 	if len(c.Scopes) == 0 {
 		c.Scopes = []string{"openid", "accounts", "payments", "fundsconfirmations"}
 	}
-	c.RoleScopes = mergeRoleScopes(c.RoleScopes, DefaultRoleScopes())
+	c.RoleScopes = mergeRoleScopes(c.RoleScopes, DefaultRoleScopes(), c.Scopes)
 	if len(c.AlwaysAllowedScopes) == 0 {
 		c.AlwaysAllowedScopes = []string{"openid"}
 	}
@@ -144,8 +144,10 @@ func (c *Config) SetDefaults() {
 }
 
 // mergeRoleScopes returns a new map with the roles of set and every role of defaults that set
-// does not name (compared case-insensitively, as roles are matched).
-func mergeRoleScopes(set, defaults map[string][]string) map[string][]string {
+// does not name (compared case-insensitively, as roles are matched). A default role keeps
+// only the scopes among offered: a deployment that offers fewer scopes narrows the defaults
+// with it (a configured role must name offered scopes, as Validate checks).
+func mergeRoleScopes(set, defaults map[string][]string, offered []string) map[string][]string {
 	out := make(map[string][]string, len(set)+len(defaults))
 	for r, scopes := range set {
 		out[r] = scopes
@@ -157,7 +159,13 @@ defaults:
 				continue defaults
 			}
 		}
-		out[r] = slices.Clone(scopes)
+		kept := []string{}
+		for _, sc := range scopes {
+			if slices.Contains(offered, sc) {
+				kept = append(kept, sc)
+			}
+		}
+		out[r] = kept
 	}
 	return out
 }

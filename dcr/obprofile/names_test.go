@@ -119,6 +119,17 @@ func TestRoleScopesMerge(t *testing.T) {
 		})
 	}
 
+	// The defaults kept beside a configured role narrow to the offered scopes, so a deployment
+	// without fundsconfirmations stays valid.
+	narrow := &Config{Scopes: []string{"openid", "accounts", "payments"}, RoleScopes: map[string][]string{"AISP": {"accounts"}}}
+	if err := narrow.Validate(); err != nil {
+		t.Fatalf("narrowed scopes: %v", err)
+	}
+	narrow.SetDefaults()
+	if !reflect.DeepEqual(narrow.RoleScopes, map[string][]string{"AISP": {"accounts"}, "PISP": {"payments"}, "CBPII": {}}) {
+		t.Errorf("narrowed role_scopes %v", narrow.RoleScopes)
+	}
+
 	// SetDefaults merges into a copy: a Config copied before (as Validate and Apply do) keeps
 	// its own map.
 	set := map[string][]string{"AISP": {"payments"}}
