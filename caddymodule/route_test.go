@@ -176,3 +176,29 @@ func TestValidEndpoint(t *testing.T) {
 		}
 	}
 }
+
+// FuzzRoute: for any request path, route handles it exactly when Caddy's path matcher takes
+// it for the endpoint, and a client_id it returns is one non-empty segment.
+func FuzzRoute(f *testing.F) {
+	for _, p := range []string{"/register", "//register/", "/REGISTER/abc", "/register%2Fa%2Fb", "/x/../register/./A", "/registerx", "/%ff/register"} {
+		f.Add(p)
+	}
+	h := &Handler{}
+	if err := h.provisionEndpoint(caddy.Context{Context: context.Background()}); err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, path string) {
+		r, err := http.NewRequest(http.MethodGet, "https://localhost/", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.URL.Path, r.URL.RawPath = "/"+path, ""
+		rt, ok := h.route(r)
+		if m := matches(t, r, "/register", "/register/*"); m != ok {
+			t.Fatalf("%q: route handled %v, Caddy's path matcher %v", r.URL.Path, ok, m)
+		}
+		if ok && rt.refusal == nil && (rt.clientID == "" || strings.Contains(rt.clientID, "/")) {
+			t.Fatalf("%q: client_id %q", r.URL.Path, rt.clientID)
+		}
+	})
+}
