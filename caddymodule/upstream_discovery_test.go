@@ -2,7 +2,11 @@ package caddymodule_test
 
 import (
 	"crypto/tls"
+	"fmt"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -26,7 +30,7 @@ const discoverySiteDirectives = `
 
 // startDiscoveryGateway runs the upstream deployment with a bare dcr_discovery, the dcr block
 // extended by extraDCR, in front of backend (or a new example provider when nil).
-func startDiscoveryGateway(t *testing.T, extraDCR string, backend *gatewaytest.OIDCProvider) (*gatewaytest.Gateway, *gatewaytest.OIDCProvider) {
+func startDiscoveryGateway(t *testing.T, extraDCR string, backend *gatewaytest.OIDCProvider, adminPort int) (*gatewaytest.Gateway, *gatewaytest.OIDCProvider) {
 	t.Helper()
 	port, backendPort := gatewaytest.FreePort(t), gatewaytest.FreePort(t)
 	if backend != nil {
@@ -35,6 +39,7 @@ func startDiscoveryGateway(t *testing.T, extraDCR string, backend *gatewaytest.O
 	o := upstreamOptions(port, backendPort)
 	o.SiteDirectives = discoverySiteDirectives
 	o.DCRBlock += extraDCR
+	o.AdminPort = adminPort
 	g := gatewaytest.Start(t, o)
 	if backend == nil {
 		backend = gatewaytest.StartOIDCProvider(t, gatewaytest.OIDCProviderOptions{
@@ -85,7 +90,7 @@ func expectedList(backend map[string]any, field string, profile []string) []any 
 // whether the provider publishes the field (request objects on) or not (off): an OB client
 // never reads "none" from it.
 func TestUpstreamDiscoveryPublishesProfile(t *testing.T) {
-	g, as := startDiscoveryGateway(t, "", nil)
+	g, as := startDiscoveryGateway(t, "", nil, 0)
 	backend := backendDocument(t, as)
 	_, hasRequestObjects := backend["request_object_signing_alg_values_supported"]
 	t.Logf("the provider publishes request_object_signing_alg_values_supported: %v", hasRequestObjects)
@@ -133,12 +138,13 @@ func TestUpstreamDiscoveryPublishesProfile(t *testing.T) {
 // publishes, without repeating it; a profile the backend shares nothing with is a 502 naming
 // the field and both lists, logged once.
 func TestUpstreamDiscoveryFollowsDCRProfile(t *testing.T) {
+	adminPort := gatewaytest.FreePort(t)
 	narrowed, as := startDiscoveryGateway(t, `
 		profile {
 			token_endpoint_auth_methods private_key_jwt
 			signing_algs ES256
 		}
-`, nil)
+`, nil, adminPort)
 	status, doc := getDiscovery(t, narrowed)
 	if status != http.StatusOK {
 		t.Fatalf("discovery %d: %v\n%s", status, doc, narrowed.Logs())
@@ -154,12 +160,30 @@ func TestUpstreamDiscoveryFollowsDCRProfile(t *testing.T) {
 		}
 	}
 
+	// caddy reload with another profile: the document follows the new config's dcr handler.
+	reloaded := strings.Replace(narrowed.Caddyfile, "signing_algs ES256", "signing_algs PS256", 1)
+	if reloaded == narrowed.Caddyfile {
+		t.Fatal("the profile is not in the Caddyfile")
+	}
+	path := filepath.Join(narrowed.Dir, "Caddyfile")
+	if err := os.WriteFile(path, []byte(reloaded), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(gatewaytest.Binary(t), "reload", "--config", path, "--adapter", "caddyfile", "--address", fmt.Sprintf("127.0.0.1:%d", adminPort))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("caddy reload: %v\n%s", err, out)
+	}
+	if status, doc = getDiscovery(t, narrowed); status != http.StatusOK || !reflect.DeepEqual(doc["id_token_signing_alg_values_supported"], []any{"PS256"}) ||
+		!reflect.DeepEqual(doc["token_endpoint_auth_methods_supported"], []any{"private_key_jwt"}) {
+		t.Fatalf("after the reload: %d %v", status, doc)
+	}
+
 	// The provider signs with none of these: no client could use what it registers.
 	disjoint, _ := startDiscoveryGateway(t, `
 		profile {
 			signing_algs PS384 ES384
 		}
-`, as)
+`, as, 0)
 	for range 2 {
 		status, doc = getDiscovery(t, disjoint)
 		desc, _ := doc["error_description"].(string)
