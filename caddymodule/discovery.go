@@ -206,10 +206,9 @@ func (d *Discovery) rewrite(r *http.Request, doc []byte) ([]byte, error) {
 	pub := dcrProfiles.lookup(server, d.scope, endpointPath(configured))
 
 	var profile obprofile.Config
-	switch {
-	case pub != nil:
+	if pub != nil {
 		profile = pub.Profile
-	default:
+	} else {
 		d.warn("dcr_discovery: no dcr handler in this server, so the discovery document publishes the OB profile's defaults; " +
 			"put dcr_discovery in the site of the dcr handler whose registrations it describes")
 		profile.SetDefaults()
@@ -222,7 +221,7 @@ func (d *Discovery) rewrite(r *http.Request, doc []byte) ([]byte, error) {
 	case configured != "":
 		m["registration_endpoint"] = configured
 	case pub != nil && pub.PublicURL != "":
-		m["registration_endpoint"] = strings.TrimSuffix(repl.ReplaceAll(pub.PublicURL, ""), "/")
+		m["registration_endpoint"] = strings.TrimSuffix(pub.PublicURL, "/") // as dcr builds registration_client_uri
 	case pub != nil:
 		m["registration_endpoint"] = "https://" + r.Host + pub.Endpoint
 	default:
