@@ -1,10 +1,12 @@
 package keyset
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
 
@@ -33,19 +35,26 @@ func TestOpenFileAndInline(t *testing.T) {
 	}
 }
 
+func testContext(t *testing.T) caddy.Context {
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	t.Cleanup(cancel)
+	return ctx
+}
+
 func TestFetchConfigTrustedRoots(t *testing.T) {
+	ctx := testContext(t)
 	bad := filepath.Join(t.TempDir(), "bad.pem")
 	if err := os.WriteFile(bad, []byte("not a certificate"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := (FetchConfig{TrustedRoots: []string{bad}}).Acquire(); err == nil {
+	if _, err := (FetchConfig{TrustedRoots: []string{bad}}).Acquire(ctx); err == nil {
 		t.Fatal("a PEM file without certificates must be refused")
 	}
-	a, err := (FetchConfig{}).Acquire()
+	a, err := (FetchConfig{}).Acquire(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := (FetchConfig{}).Acquire()
+	b, err := (FetchConfig{}).Acquire(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
