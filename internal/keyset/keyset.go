@@ -213,7 +213,12 @@ func (fc *FetchConfig) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			caddy.Log().Named("dcr").Warn("fetch: trusted_roots is deprecated; use tls_trust_pool file <pem>...")
-			fc.TrustedRoots = append(fc.TrustedRoots, args...)
+			if fc.TLS == nil {
+				fc.TLS = new(tlsclient.Config)
+			}
+			if err := fc.TLS.AddTrustedFiles(args...); err != nil {
+				return d.Err(err.Error())
+			}
 		default:
 			return d.Errf("fetch: unknown option %q", name)
 		}

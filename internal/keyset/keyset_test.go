@@ -78,8 +78,12 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 	if err := fc.UnmarshalCaddyfile(d); err != nil {
 		t.Fatal(err)
 	}
-	if fc.MaxSize != 64<<10 || len(fc.TrustedRoots) != 2 || fc.Timeout == 0 || fc.CacheTTL == 0 || fc.RefreshInterval == 0 {
+	if fc.MaxSize != 64<<10 || fc.Timeout == 0 || fc.CacheTTL == 0 || fc.RefreshInterval == 0 {
 		t.Fatalf("%+v", fc)
+	}
+	// The deprecated trusted_roots adapts to the tls_trust_pool it stands for.
+	if fc.TLS == nil || string(fc.TLS.CARaw) != `{"pem_files":["a.pem","b.pem"],"provider":"file"}` {
+		t.Fatalf("trusted_roots a.pem b.pem gave tls %+v", fc.TLS)
 	}
 	for _, bad := range []string{"fetch {\n timeout never\n}", "fetch {\n max_size 0\n}", "fetch {\n bogus 1\n}", "fetch {\n trusted_roots\n}", "fetch extra"} {
 		d := caddyfile.NewTestDispenser(bad)

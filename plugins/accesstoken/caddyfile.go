@@ -232,7 +232,12 @@ func (a *AccessToken) unmarshalClient(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			caddy.Log().Named("dcr").Warn("access_token client: trusted_roots is deprecated; use tls_trust_pool file <pem>...")
-			c.TrustedRoots = append(c.TrustedRoots, args...)
+			if c.TLS == nil {
+				c.TLS = new(tlsclient.Config)
+			}
+			if err := c.TLS.AddTrustedFiles(args...); err != nil {
+				return d.Err(err.Error())
+			}
 		default:
 			return d.Errf("client: unknown option %q", name)
 		}
