@@ -23,18 +23,18 @@ var clients = caddy.NewUsagePool()
 // connection is what identifies a client: everything but the store's own settings (prefix,
 // replicas), after placeholders are replaced.
 type connection struct {
-	Mode         string         `json:"mode"` // standalone, sentinel or cluster
-	Addresses    []string       `json:"addresses"`
-	MasterName   string         `json:"master_name,omitempty"`
-	Username     string         `json:"username,omitempty"`
-	Password     string         `json:"password,omitempty"`
-	SentinelUser string         `json:"sentinel_username,omitempty"`
-	SentinelPass string         `json:"sentinel_password,omitempty"`
-	DB           int            `json:"db,omitempty"`
+	Mode         string            `json:"mode"` // standalone, sentinel or cluster
+	Addresses    []string          `json:"addresses"`
+	MasterName   string            `json:"master_name,omitempty"`
+	Username     string            `json:"username,omitempty"`
+	Password     string            `json:"password,omitempty"`
+	SentinelUser string            `json:"sentinel_username,omitempty"`
+	SentinelPass string            `json:"sentinel_password,omitempty"`
+	DB           int               `json:"db,omitempty"`
 	TLS          *tlsclient.Config `json:"tls,omitempty"`
 	// TLSFiles is a digest of the files the TLS configuration reads, so that a reload after a
 	// certificate rotation makes a new client.
-	TLSFiles string `json:"tls_files,omitempty"`
+	TLSFiles     string         `json:"tls_files,omitempty"`
 	DialTimeout  caddy.Duration `json:"dial_timeout,omitempty"`
 	ReadTimeout  caddy.Duration `json:"read_timeout,omitempty"`
 	WriteTimeout caddy.Duration `json:"write_timeout,omitempty"`
