@@ -16,6 +16,7 @@ type compactParts struct {
 	header  Header
 	claims  map[string]any
 	payload []byte // decoded payload bytes, compared with what jwx verified
+	sig     []byte // decoded signature, inspected only to explain a failure
 }
 
 // ParseUnverified decodes a compact JWS without verifying it.
@@ -112,10 +113,11 @@ func parseCompact(token []byte) (*compactParts, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: payload: %v", ErrMalformed, err)
 	}
-	if _, err := decodePart(rawSig); err != nil {
+	sig, err := decodePart(rawSig)
+	if err != nil {
 		return nil, fmt.Errorf("%w: signature: %v", ErrMalformed, err)
 	}
-	return &compactParts{header: hdr, claims: claims, payload: payload}, nil
+	return &compactParts{header: hdr, claims: claims, payload: payload, sig: sig}, nil
 }
 
 func isBase64URL(c byte) bool {

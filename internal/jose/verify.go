@@ -117,6 +117,9 @@ func (parsed *Parsed) Verify(ctx context.Context, algs []jwa.SignatureAlgorithm,
 	// fetch or pick a key from the token. WithCompact stops it from auto-detecting JSON.
 	verified, err := jws.Verify(token, jws.WithKey(alg, pub), jws.WithCompact(), jws.WithValidateKey(true))
 	if err != nil {
+		if hint := derSignatureHint(alg, p.sig); hint != "" {
+			return Header{}, nil, fmt.Errorf("%w: signature does not verify with key %q (%s): %s", ErrBadSignature, kid, alg, hint)
+		}
 		if jws.IsVerificationError(err) {
 			return Header{}, nil, fmt.Errorf("%w: signature does not verify with key %q (%s)", ErrBadSignature, kid, alg)
 		}
