@@ -24,7 +24,7 @@ func TestExtract(t *testing.T) {
 		fence+"caddyfile",
 		"dcr",
 		fence,
-		fence+"sh",
+		fence+"sh say-hi",
 		"echo hi",
 		fence,
 		"## JSON",
@@ -43,7 +43,7 @@ func TestExtract(t *testing.T) {
 	if b.Line != 3 || b.Lang != LangCaddyfile || b.Section != "Storage" || b.Body != "storage caddy\n" || b.Marker != "" {
 		t.Fatalf("first block: %+v", b)
 	}
-	if blocks[1].Marker != ContextSite || blocks[2].Lang != "sh" || blocks[3].Lang != LangJSON || blocks[3].Section != "JSON" {
+	if blocks[1].Marker != ContextSite || blocks[2].Lang != "sh" || blocks[2].Info != "say-hi" || blocks[3].Lang != LangJSON || blocks[3].Section != "JSON" {
 		t.Fatalf("blocks: %+v", blocks)
 	}
 

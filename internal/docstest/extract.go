@@ -40,6 +40,7 @@ type Block struct {
 	File    string // as given to Extract
 	Line    int    // 1-based line of the opening fence
 	Lang    string // the info string's first word, lower-cased
+	Info    string // the rest of the info string (e.g. a name a test finds the block by)
 	Marker  string // the context named by a <!-- caddyfile: … --> comment right before the fence
 	Section string // the nearest heading above the block ("" before the first one)
 	Body    string
@@ -49,7 +50,7 @@ type Block struct {
 func (b Block) Where() string { return fmt.Sprintf("%s:%d", b.File, b.Line) }
 
 var (
-	fenceRE   = regexp.MustCompile("^ {0,3}(```+|~~~+)[ \t]*([^ \t`]*)")
+	fenceRE   = regexp.MustCompile("^ {0,3}(```+|~~~+)[ \t]*([^ \t`]*)([^`]*)$")
 	headingRE = regexp.MustCompile(`^ {0,3}#{1,6}[ \t]+(.*?)[ \t#]*$`)
 	markerRE  = regexp.MustCompile(`^\s*<!--\s*caddyfile:\s*(\S*)\s*-->\s*$`)
 )
@@ -85,7 +86,7 @@ func Extract(file string, src []byte) ([]Block, error) {
 		}
 		if m := fenceRE.FindStringSubmatch(line); m != nil {
 			lang := strings.ToLower(m[2])
-			open = &Block{File: file, Line: n, Lang: lang, Section: section}
+			open = &Block{File: file, Line: n, Lang: lang, Info: strings.TrimSpace(m[3]), Section: section}
 			fence = m[1]
 			body.Reset()
 			if marker != "" {
