@@ -34,8 +34,8 @@ command -v curl >/dev/null || { say "curl is not installed"; exit 1; }
 
 # The sandbox, made for this port: its SSAs point their software_jwks_endpoint at $base.
 if ! "$bin" dcr sandbox init --dir "$sandbox" --base-url "$base" --if-missing >/dev/null; then
-  say "either use a sandbox of its own for this port: DCRGATE_SANDBOX=sandbox-$port (SANDBOX=sandbox-$port make run-upstream PORT=$port),"
-  say "or replace this one: make sandbox PORT=$port (a new CA and keys)"
+  say "for a sandbox made for another port: give this port one of its own"
+  say "(SANDBOX=sandbox-$port make run-upstream PORT=$port), or replace it: make sandbox PORT=$port (a new CA and keys)"
   exit 1
 fi
 sandbox_abs=$(cd "$sandbox" && pwd)
