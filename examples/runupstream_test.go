@@ -137,6 +137,7 @@ func shell(t *testing.T, script string) (string, error) {
 // port, starts the provider and the gateway, and prints how to register and how to get a
 // token; both printed commands work as printed; SIGINT stops both servers.
 func TestRunUpstream(t *testing.T) {
+	gatewaytest.SkipInShortMode(t, "run-upstream.sh")
 	sandboxDir := filepath.Join(t.TempDir(), "sb")
 	r := startRunUpstream(t, sandboxDir)
 	if !r.waitFor(t, "Ctrl-C stops both.") {
@@ -215,6 +216,7 @@ func TestRunUpstream(t *testing.T) {
 
 // A sandbox made for another port is refused before anything starts, with what to do.
 func TestRunUpstreamRefusesSandboxOfAnotherPort(t *testing.T) {
+	gatewaytest.SkipInShortMode(t, "run-upstream.sh")
 	dir := filepath.Join(t.TempDir(), "sb")
 	if _, err := sandbox.Init(sandbox.Options{Dir: dir, BaseURL: "https://localhost:1"}); err != nil {
 		t.Fatal(err)
