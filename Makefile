@@ -58,7 +58,7 @@ unit:
 # The tests unit leaves out: those that start the real gateway, Redis or the example provider
 # (internal/testsplit finds them in the sources).
 integration:
-	@set -e; set -- $$($(GO) run ./internal/testsplit); run=$$1; shift; \
+	@set -e; sel=$$($(GO) run ./internal/testsplit); set -- $$sel; run=$$1; shift; \
 	echo "$(GO) test $(GOTESTFLAGS) -run '$$run' $$*"; \
 	$(GO) test $(GOTESTFLAGS) -run "$$run" "$$@"
 
