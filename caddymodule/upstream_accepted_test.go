@@ -206,6 +206,10 @@ func TestUpstreamRegistrationIsWhatWasAccepted(t *testing.T) {
 			if _, backend = backendRead(t, as, id, storedBackend(t, g, id)["registration_access_token"].(string)); backend["id_token_signed_response_alg"] != "ES256" || backend["scope"] != accepted["scope"] {
 				t.Fatalf("backend after PUT: %v", backend)
 			}
+			// The provider registered everything it was asked for (else the registrar warns).
+			if strings.Contains(g.Logs(), "other than the gateway asked for") {
+				t.Fatalf("the backend did not register what it was asked:\n%s", g.Logs())
+			}
 		})
 	}
 }

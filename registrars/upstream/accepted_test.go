@@ -161,3 +161,38 @@ func TestCertificateBoundAccessTokens(t *testing.T) {
 		})
 	}
 }
+
+// TestBackendIgnoringTheBindingIsLogged: a backend without certificate-bound tokens drops the
+// metadata; the operator is told, and the registration still succeeds with what was accepted.
+func TestBackendIgnoringTheBindingIsLogged(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		setting *bool
+		warn    int
+	}{{"binding asked for", nil, 1}, {"binding off", new(bool), 0}} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newFakeBackend()
+			b.ignore = []string{certificateBound, "software_id"}
+			u := newRegistrar(t)
+			u.CertificateBoundAccessTokens = tc.setting
+			core, logs := observer.New(zapcore.DebugLevel)
+			u.logger = zap.New(core)
+			x := exchange(t, newStore(t), b)
+			x.Metadata["software_id"] = "sw1"
+			accepted := clone(x.Metadata)
+			rec, _, err := u.Register(context.Background(), x)
+			if err != nil || !reflect.DeepEqual(rec.Metadata, accepted) {
+				t.Fatalf("register: %v, metadata %v", err, rec)
+			}
+			if n := logs.FilterLevelExact(zapcore.WarnLevel).FilterMessageSnippet("ignored tls_client_certificate_bound_access_tokens").Len(); n != tc.warn {
+				t.Fatalf("%d warnings about the binding, want %d: %v", n, tc.warn, logs.All())
+			}
+			if logs.FilterMessageSnippet("other than the gateway asked for").Len() != 0 {
+				t.Fatal("an ignored field is not a changed one")
+			}
+			if logs.FilterLevelExact(zapcore.DebugLevel).FilterMessageSnippet("ignored metadata").Len() != 1 {
+				t.Fatalf("ignored fields not logged at debug: %v", logs.All())
+			}
+		})
+	}
+}

@@ -41,22 +41,26 @@ func bindCertificates(md map[string]any) {
 	}
 }
 
-// divergent names the metadata the gateway sent that the backend's answer drops or changes
-// (values compared as JSON), so that an operator learns that the backend registered something
-// other than what the TPP was told.
-func divergent(sent, answer map[string]any) []string {
-	var out []string
+// divergent names the metadata the gateway sent that the backend's answer changed, and the
+// metadata it dropped (values compared as JSON). RFC 7591 §2 lets a server ignore metadata it
+// does not understand; a changed value means the backend registered something other than what
+// the TPP was told.
+func divergent(sent, answer map[string]any) (changed, dropped []string) {
 	for k, v := range sent {
 		if k == "client_id" || k == "software_statement" {
 			continue
 		}
 		got, ok := answer[k]
-		if !ok || !sameJSON(v, got) {
-			out = append(out, k)
+		switch {
+		case !ok:
+			dropped = append(dropped, k)
+		case !sameJSON(v, got):
+			changed = append(changed, k)
 		}
 	}
-	sort.Strings(out)
-	return out
+	sort.Strings(changed)
+	sort.Strings(dropped)
+	return changed, dropped
 }
 
 func sameJSON(a, b any) bool {

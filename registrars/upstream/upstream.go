@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -317,13 +318,22 @@ func (u *Upstream) backendRequest(x *dcr.Exchange, clientID string) map[string]a
 	return md
 }
 
-// checkAnswer logs the metadata the backend did not register as asked (by name only). The
-// TPP's registration stays what the gateway accepted; a backend that ignores, say,
-// tls_client_certificate_bound_access_tokens needs its operator.
+// checkAnswer logs (by name only) the metadata the backend did not register as asked. The
+// TPP's registration stays what the gateway accepted; a backend that changes values, or
+// ignores tls_client_certificate_bound_access_tokens (its tokens are then plain bearer
+// tokens), needs its operator.
 func (u *Upstream) checkAnswer(requested map[string]any, answer created) {
-	if names := divergent(requested, answer.metadata); len(names) > 0 {
+	changed, dropped := divergent(requested, answer.metadata)
+	if len(changed) > 0 {
 		u.logger.Warn("the backend registered metadata other than the gateway asked for; the TPP's registration shows what the gateway accepted",
-			zap.String("client_id", answer.clientID), zap.Strings("metadata", names))
+			zap.String("client_id", answer.clientID), zap.Strings("metadata", changed))
+	}
+	if requested[certificateBound] == true && slices.Contains(dropped, certificateBound) {
+		u.logger.Warn("the backend ignored tls_client_certificate_bound_access_tokens: its access tokens for this client are not bound to the client's certificate (enable RFC 8705 certificate-bound tokens in the backend, or set certificate_bound_access_tokens off)",
+			zap.String("client_id", answer.clientID))
+	}
+	if len(dropped) > 0 {
+		u.logger.Debug("the backend ignored metadata it does not support", zap.String("client_id", answer.clientID), zap.Strings("metadata", dropped))
 	}
 }
 

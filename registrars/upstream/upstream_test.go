@@ -31,7 +31,9 @@ type fakeBackend struct {
 	// extra is added to every registration answer, as a backend adds its defaults and fields
 	// of its own (and may change what it was sent).
 	extra map[string]any
-	n       int
+	// ignore are metadata the backend leaves out of its answers (it does not support them).
+	ignore []string
+	n      int
 	// reject, when set, answers every call.
 	reject func(w http.ResponseWriter)
 	// rotate issues a new registration access token on PUT.
@@ -59,6 +61,9 @@ func (b *fakeBackend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if body != nil {
 			body[k] = v
 		}
+	}
+	for _, k := range b.ignore {
+		delete(body, k)
 	}
 	if r.Method == http.MethodPost && r.URL.Path == "/reg" {
 		if bearer != "iat-secret" {
