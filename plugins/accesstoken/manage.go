@@ -37,6 +37,9 @@ func (a *AccessToken) authorizeManagement(ctx context.Context, x *dcr.Exchange) 
 	if !ok || subtle.ConstantTimeCompare([]byte(client), []byte(x.Existing.ClientID)) != 1 {
 		return nil // another client's token
 	}
+	if !boundToCaller(claims, x.ClientCert) {
+		return nil // bound to another certificate than the caller's (RFC 8705 §3)
+	}
 	x.AccessTokenClaims = claims
 	x.ManagementAuthorized = true
 	return nil
