@@ -85,21 +85,9 @@ type Client struct {
 
 // New loads the TPP's files, reads discovery over mTLS and picks what to register.
 func New(ctx context.Context, o Options) (*Client, error) {
-	pair, err := tls.LoadX509KeyPair(o.Files.TransportCert, o.Files.TransportKey)
+	hc, leaf, err := NewHTTPClient(o.Files)
 	if err != nil {
-		return nil, fmt.Errorf("transport certificate: %w", err)
-	}
-	leaf, err := x509.ParseCertificate(pair.Certificate[0])
-	if err != nil {
-		return nil, fmt.Errorf("transport certificate: %w", err)
-	}
-	roots := x509.NewCertPool()
-	bundle, err := os.ReadFile(o.Files.CABundle)
-	if err != nil {
-		return nil, fmt.Errorf("CA bundle: %w", err)
-	}
-	if !roots.AppendCertsFromPEM(bundle) {
-		return nil, fmt.Errorf("CA bundle %s holds no certificate", o.Files.CABundle)
+		return nil, err
 	}
 	key, err := readPrivateKey(o.Files.SigningKey)
 	if err != nil {
@@ -110,9 +98,7 @@ func New(ctx context.Context, o Options) (*Client, error) {
 		return nil, fmt.Errorf("SSA: %w", err)
 	}
 	c := &Client{
-		HTTP: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{
-			MinVersion: tls.VersionTLS12, RootCAs: roots, Certificates: []tls.Certificate{pair},
-		}}},
+		HTTP:          hc,
 		TransportCert: leaf,
 		// The tool's default subject DN: the RDN sequence in RFC 4514 order.
 		SubjectDN:  leaf.Subject.ToRDNSequence().String(),
@@ -181,6 +167,30 @@ func New(ctx context.Context, o Options) (*Client, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// NewHTTPClient is the TPP's HTTP client: mTLS with its transport certificate, trusting the
+// CA bundle. It returns the transport certificate too.
+func NewHTTPClient(f TPPFiles) (*http.Client, *x509.Certificate, error) {
+	pair, err := tls.LoadX509KeyPair(f.TransportCert, f.TransportKey)
+	if err != nil {
+		return nil, nil, fmt.Errorf("transport certificate: %w", err)
+	}
+	leaf, err := x509.ParseCertificate(pair.Certificate[0])
+	if err != nil {
+		return nil, nil, fmt.Errorf("transport certificate: %w", err)
+	}
+	roots := x509.NewCertPool()
+	bundle, err := os.ReadFile(f.CABundle)
+	if err != nil {
+		return nil, nil, fmt.Errorf("CA bundle: %w", err)
+	}
+	if !roots.AppendCertsFromPEM(bundle) {
+		return nil, nil, fmt.Errorf("CA bundle %s holds no certificate", f.CABundle)
+	}
+	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{
+		MinVersion: tls.VersionTLS12, RootCAs: roots, Certificates: []tls.Certificate{pair},
+	}}}, leaf, nil
 }
 
 // RegistrationClaims is the tool's registration request: the envelope (aud, iss = software_id,
