@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 )
@@ -147,19 +148,19 @@ func New(ctx context.Context, o Options) (*Client, error) {
 		c.Audience = d.Issuer
 	}
 	switch {
-	case o.AuthMethod != "" && !contains(d.TokenEndpointAuthMethodsSupported, o.AuthMethod):
+	case o.AuthMethod != "" && !slices.Contains(d.TokenEndpointAuthMethodsSupported, o.AuthMethod):
 		return nil, fmt.Errorf("discovery does not advertise token_endpoint_auth_method %s (token_endpoint_auth_methods_supported %v)", o.AuthMethod, d.TokenEndpointAuthMethodsSupported)
 	case o.AuthMethod != "":
 		c.AuthMethod = o.AuthMethod
-	case contains(d.TokenEndpointAuthMethodsSupported, TLSClientAuth):
+	case slices.Contains(d.TokenEndpointAuthMethodsSupported, TLSClientAuth):
 		c.AuthMethod = TLSClientAuth
-	case contains(d.TokenEndpointAuthMethodsSupported, PrivateKeyJWT):
+	case slices.Contains(d.TokenEndpointAuthMethodsSupported, PrivateKeyJWT):
 		c.AuthMethod = PrivateKeyJWT
 	default:
 		return nil, fmt.Errorf("discovery advertises neither tls_client_auth nor private_key_jwt (%v)", d.TokenEndpointAuthMethodsSupported)
 	}
 	if c.AuthMethod == PrivateKeyJWT && d.TokenEndpointAuthSigningAlgValuesSupported != nil &&
-		!contains(d.TokenEndpointAuthSigningAlgValuesSupported, c.SigningAlg) {
+		!slices.Contains(d.TokenEndpointAuthSigningAlgValuesSupported, c.SigningAlg) {
 		return nil, fmt.Errorf("discovery does not advertise token_endpoint_auth_signing_alg %s (%v)", c.SigningAlg, d.TokenEndpointAuthSigningAlgValuesSupported)
 	}
 	c.RequestObjectSigningAlg = d.RequestObjectSigningAlg()

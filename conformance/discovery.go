@@ -105,12 +105,3 @@ func (d *Discovery) ResponseTypes() ([]string, error) {
 	}
 	return out, nil
 }
-
-func contains(list []string, v string) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
-}

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"strings"
 )
 
 // SignJWS returns the compact JWS (RFC 7515) of claims signed with key under alg (PS256,
@@ -65,20 +66,8 @@ func SignJWS(alg, kid string, key crypto.Signer, claims map[string]any) (string,
 // jwsPayload decodes the payload of a compact JWS without verifying it: the TPP reads its own
 // SSA, which it got from its directory.
 func jwsPayload(token string) (map[string]any, error) {
-	var parts [3]string
-	n := 0
-	start := 0
-	for i := 0; i <= len(token); i++ {
-		if i == len(token) || token[i] == '.' {
-			if n == 3 {
-				return nil, errors.New("not a compact JWS: more than three parts")
-			}
-			parts[n] = token[start:i]
-			n++
-			start = i + 1
-		}
-	}
-	if n != 3 {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
 		return nil, errors.New("not a compact JWS: want three parts")
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(parts[1])

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"unicode/utf8"
@@ -115,7 +116,7 @@ func CheckRegistration(spec Spec, body []byte) []string {
 	}
 
 	if spec == Spec33 {
-		c.checkCIBA(contains(gts, GrantCIBA))
+		c.checkCIBA(slices.Contains(gts, GrantCIBA))
 	}
 	sort.Strings(c.failures)
 	return c.failures
@@ -212,7 +213,7 @@ func (c *checker) str(name string, required bool, min, max int) (string, bool) {
 
 func (c *checker) oneOf(name string, required bool, allowed []string) (string, bool) {
 	s, ok := c.str(name, required, 0, 0)
-	if ok && !contains(allowed, s) {
+	if ok && !slices.Contains(allowed, s) {
 		c.fail("%s %q: want one of %s", name, s, strings.Join(allowed, ", "))
 	}
 	return s, ok
@@ -236,7 +237,7 @@ func (c *checker) strList(name string, required bool) ([]string, bool) {
 func (c *checker) each(name string, required bool, allowed []string) ([]string, bool) {
 	list, ok := c.strList(name, required)
 	for i, v := range list {
-		if !contains(allowed, v) {
+		if !slices.Contains(allowed, v) {
 			c.fail("%s[%d] %q: want one of %s", name, i, v, strings.Join(allowed, ", "))
 		}
 	}
