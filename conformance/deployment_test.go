@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -78,14 +77,7 @@ func startDeployment(t *testing.T) *deployment {
 		t.Fatal(err)
 	}
 	if !bytes.Contains(src, []byte("{$DCRGATE_PORT")) {
-		// TEMPORARY, until the Caddyfile with the contract's placeholders (branch runup,
-		// issue 10 item 8) is on main: the same file with its literal defaults turned into
-		// those placeholders, so the rest of this runs as it will on the real file.
-		caddyfile = filepath.Join(dir, "Caddyfile.upstream")
-		if err := os.WriteFile(caddyfile, withContractPlaceholders(src), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Log("examples/Caddyfile.upstream has no {$DCRGATE_PORT} placeholders yet: running a copy with them")
+		t.Fatal("examples/Caddyfile.upstream must take its port from {$DCRGATE_PORT} (docs/upstream.md)")
 	}
 	cmd := exec.Command(bin, "run", "--config", caddyfile, "--adapter", "caddyfile")
 	cmd.Dir = dir
@@ -117,20 +109,6 @@ func startDeployment(t *testing.T) *deployment {
 		return nil
 	})
 	return d
-}
-
-// withContractPlaceholders turns the literal defaults of a documented Caddyfile into the
-// contract's environment placeholders (contract.md): the gateway's host:port, http_port,
-// admin address, the backend's port and the sandbox directory (not the /sandbox/jwks/ path).
-func withContractPlaceholders(src []byte) []byte {
-	return []byte(strings.NewReplacer(
-		"localhost:8443", "localhost:{$DCRGATE_PORT:8443}",
-		"https_port 8443", "https_port {$DCRGATE_PORT:8443}",
-		"http_port 8080", "http_port {$DCRGATE_HTTP_PORT:8080}",
-		"admin localhost:2019", "admin {$DCRGATE_ADMIN:localhost:2019}",
-		"127.0.0.1:3000", "127.0.0.1:{$DCRGATE_BACKEND_PORT:3000}",
-		" sandbox/", " {$DCRGATE_SANDBOX:sandbox}/",
-	).Replace(string(src)))
 }
 
 // files are TPP n's files, as its OB client takes them.
