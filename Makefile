@@ -1,21 +1,42 @@
 # dcrgate: Caddy with the OB DCR modules.
 GO        ?= go
 BIN       := bin/caddy
-SANDBOX   ?= sandbox
+# The gateway's https port, for `make run` and `make run-upstream` (PORT=9443 make run); the
+# Caddyfiles read it as DCRGATE_PORT, and the sandbox is made for https://localhost:$(PORT).
+PORT      ?= $(or $(DCRGATE_PORT),8443)
+SANDBOX   ?= $(or $(DCRGATE_SANDBOX),sandbox)
+# Caddy's data (registrations, used jtis, locks) and config of `make run` / `make run-upstream`,
+# beside the sandbox instead of the account's shared Caddy directories; `make clean` removes it.
+STATE     ?= .state
+FUZZTIME  ?= 30s
 GOTESTFLAGS ?= -count=1 -timeout 15m
 
-.PHONY: build run sandbox test unit integration bench fuzz xcaddy vet clean
+.PHONY: build run run-upstream sandbox test unit integration bench fuzz xcaddy vet clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/caddy
 
-# Builds, creates ./sandbox when it is missing, and serves https://localhost:8443/register.
+# Builds, creates $(SANDBOX) when it is missing (refused when it was made for another port), and
+# serves https://localhost:$(PORT)/register with its state in $(STATE)/run.
 run: build
-	@[ -f $(SANDBOX)/sandbox.json ] || ./$(BIN) dcr sandbox init --dir $(SANDBOX)
-	./$(BIN) run --config Caddyfile --adapter caddyfile
+	./$(BIN) dcr sandbox init --dir $(SANDBOX) --base-url https://localhost:$(PORT) --if-missing || \
+	  { echo "make run: use SANDBOX=sandbox-$(PORT) for this port, or 'make sandbox PORT=$(PORT)' to replace $(SANDBOX) (a new CA and keys)"; exit 1; }
+	XDG_DATA_HOME=$(abspath $(STATE))/run XDG_CONFIG_HOME=$(abspath $(STATE))/run/config \
+	  DCRGATE_PORT=$(PORT) DCRGATE_SANDBOX=$(SANDBOX) ./$(BIN) run --config Caddyfile --adapter caddyfile
 
+# The gateway in front of the example OpenID provider (examples/Caddyfile.upstream), both
+# started by examples/run-upstream.sh and stopped together by Ctrl-C. Stop `make run` first
+# (same ports).
+run-upstream: build
+	BIN=$(BIN) DCRGATE_PORT=$(PORT) DCRGATE_SANDBOX=$(SANDBOX) DCRGATE_STATE=$(STATE)/run-upstream \
+	  ./examples/run-upstream.sh
+
+# Replaces $(SANDBOX) entirely (CA, server certificate, directory key, TPPs) and the state of
+# `make run`, whose registrations were the old TPPs'. `bin/caddy dcr sandbox add-tpp` adds TPPs
+# and keeps the trust setup.
 sandbox: build
-	./$(BIN) dcr sandbox init --dir $(SANDBOX) --force
+	./$(BIN) dcr sandbox init --dir $(SANDBOX) --base-url https://localhost:$(PORT) --force
+	rm -rf $(STATE)/run
 
 vet:
 	$(GO) vet ./...
@@ -28,6 +49,28 @@ test: vet
 	@if ls policies/*.rego >/dev/null 2>&1; then echo "$(GO) tool opa test policies/"; $(GO) tool opa test policies/; fi
 	$(GO) test -run '^$$' -bench . -benchtime 20x ./caddymodule/... ./plugins/policy/
 	$(GO) test -run '^$$' -bench Registration -benchtime 20x ./storage/redis/
+
+# Unit tests only: no external process (the helpers of internal/gatewaytest and
+# internal/redistest skip their tests under -short).
+unit:
+	$(GO) test $(GOTESTFLAGS) -short ./...
+
+# The tests unit leaves out: those that start the real gateway, Redis or the example provider
+# (internal/testsplit finds them in the sources).
+integration:
+	@set -e; sel=$$($(GO) run ./internal/testsplit); set -- $$sel; run=$$1; shift; \
+	echo "$(GO) test $(GOTESTFLAGS) -run '$$run' $$*"; \
+	$(GO) test $(GOTESTFLAGS) -run "$$run" "$$@"
+
+# Each fuzz target (func Fuzz* in a _test.go file) for FUZZTIME (default 30s), one after another.
+fuzz:
+	@set -e; for f in $$(grep -rl --include='*_test.go' --exclude-dir=node_modules '^func Fuzz' . | sort); do \
+	  pkg=./$$(dirname "$${f#./}"); \
+	  for target in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' "$$f"); do \
+	    echo "$(GO) test -run '^\$$' -fuzz '^$$target\$$' -fuzztime $(FUZZTIME) $$pkg"; \
+	    $(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) "$$pkg"; \
+	  done; \
+	done
 
 # The benchmark suite, in full (about 40 minutes): in-process pipeline vs bare crypto, policy
 # evaluation, Redis vs embedded end to end, then registrations at fixed offered loads,
@@ -43,4 +86,4 @@ xcaddy:
 	cd tools/xcaddy && $(GO) run . -manifest ../../xcaddy.json
 
 clean:
-	rm -rf bin
+	rm -rf bin $(STATE)

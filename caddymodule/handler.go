@@ -74,6 +74,8 @@ type Handler struct {
 	logger      *zap.Logger
 	metrics     *dcrMetrics
 	audit       *auditor
+	// withdrawProfile takes the profile published for dcr_discovery back (see dcrProfiles).
+	withdrawProfile func()
 }
 
 type namedProtection struct {
@@ -138,6 +140,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		h.MaxBodySize = DefaultMaxBodySize
 	}
 	h.Profile.SetDefaults()
+	h.withdrawProfile = dcrProfiles.publish(ctx, h.Endpoint, h.PublicURL, h.Profile)
 
 	mods, err := ctx.LoadModule(h, "ProtectionsRaw")
 	if err != nil {
@@ -251,8 +254,14 @@ func (h *Handler) Validate() error {
 	return nil
 }
 
-// Cleanup is a no-op: guest modules are cleaned up by Caddy.
-func (h *Handler) Cleanup() error { return nil }
+// Cleanup withdraws the profile published for dcr_discovery; guest modules are cleaned up by
+// Caddy.
+func (h *Handler) Cleanup() error {
+	if h.withdrawProfile != nil {
+		h.withdrawProfile()
+	}
+	return nil
+}
 
 // ServeHTTP routes DCR calls to the pipeline and everything else to next.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {

@@ -89,7 +89,7 @@ func TestPolicyDefaultRulesThroughServer(t *testing.T) {
 		wantRejected(t, policyRegister(t, g, 2, map[string]any{"scope": "openid accounts"}), 400, "unapproved_software_statement", "is not allowed to register")
 		wantCreated(t, policyRegister(t, g, 3, map[string]any{"scope": "openid accounts"}))
 	})
-	logs := g.Logs()
+	logs := completeLogs(g)
 	if !strings.Contains(logs, `"policy decision"`) || !strings.Contains(logs, `"outcome":"deny"`) || !strings.Contains(logs, `"outcome":"allow"`) {
 		t.Fatalf("decision log lines missing:\n%s", logs)
 	}
@@ -113,6 +113,16 @@ func TestPolicyEnvironmentAndStatusThroughServer(t *testing.T) {
 	g.Restart()
 	wantRejected(t, policyRegister(t, g, 1, map[string]any{"software_statement": ssaWith(t, g, map[string]any{"software_mode": "Live"})}),
 		400, "unapproved_software_statement", `org_status "Active" is not accepted`)
+}
+
+// completeLogs stops the gateway and returns everything it printed. The child's output
+// reaches the test through a pipe copied by another goroutine, so a line the gateway wrote
+// before it answered may not be in Logs() yet when the answer arrives (under load it is
+// not). Stop waits for the process to exit and for its output to be copied: the log read
+// after it is complete, for the lines a test wants and for the secrets it must not find.
+func completeLogs(g *gatewaytest.Gateway) string {
+	g.Stop()
+	return g.Logs()
 }
 
 // writePolicyFile rewrites a file of the policy directory the gateway's Caddyfile names.
@@ -203,7 +213,7 @@ func TestPolicyOutcomesThroughServer(t *testing.T) {
 	if n := len(g.StoreFiles("/registrations/")); n != len(stored) {
 		t.Fatalf("%d registration files after the refusals, want %d", n, len(stored))
 	}
-	logs := g.Logs()
+	logs := completeLogs(g)
 	for _, outcome := range []string{"allow", "deny", "error", "timeout", "undefined"} {
 		if !strings.Contains(logs, `"outcome":"`+outcome+`"`) {
 			t.Errorf("no decision log line with outcome %s", outcome)

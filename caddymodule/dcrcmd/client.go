@@ -45,7 +45,7 @@ type clientFlags struct {
 
 func (f *clientFlags) addConnection(cmd *cobra.Command) {
 	fs := cmd.Flags()
-	fs.StringVar(&f.endpoint, "endpoint", defaultEndpoint, "registration endpoint URL")
+	fs.StringVar(&f.endpoint, "endpoint", defaultEndpoint, "registration endpoint URL (default with --sandbox: <its base URL>/register)")
 	fs.StringVar(&f.sandboxDir, "sandbox", "", "sandbox directory to take the TPP's files from")
 	fs.IntVar(&f.tpp, "tpp", 1, "TPP number within the sandbox")
 	fs.StringVar(&f.cert, "cert", "", "transport certificate chain (PEM), instead of or over --sandbox")
@@ -253,6 +253,10 @@ func (f *clientFlags) setup(cmd *cobra.Command, signing bool) (*clientEnv, error
 			files.SigningKey, files.KID = tpp.SigningKeyEC, tpp.SigningKIDEC
 		}
 		env.statePath = filepath.Join(tpp.Dir, "registration.json")
+		// The sandbox was made for one gateway (its SSAs point there): talk to that one.
+		if !cmd.Flags().Changed("endpoint") && sb.BaseURL != "" {
+			f.endpoint = sb.BaseURL + "/register"
+		}
 	} else {
 		if f.cert == "" || f.key == "" {
 			return nil, usagef("either --sandbox or both --cert and --key are required")

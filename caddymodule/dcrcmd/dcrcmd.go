@@ -26,14 +26,15 @@ const (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "dcr",
-		Usage: "<sandbox init|register|get|update|delete|policy eval|policy input> [flags]",
+		Usage: "<sandbox init|sandbox add-tpp|register|get|update|delete|policy eval|policy input> [flags]",
 		Short: "Open Banking DCR tools: sandbox trust setup and a TPP client",
 		Long: `
 Tools around Open Banking UK Dynamic Client Registration v3.2.
 
 'caddy dcr sandbox init' writes a directory CA, a gateway server certificate, a
 directory signing key and TPPs (transport certificates, signing keys, JWKS and
-signed software statements) into a directory.
+signed software statements) into a directory; 'caddy dcr sandbox add-tpp' adds TPPs
+to it without touching the CA and keys.
 
 'caddy dcr register|get|update|delete' act as a TPP: they sign an OB registration
 request with the TPP's key, send it over mTLS, print the status and the JSON body,
@@ -71,9 +72,7 @@ func configure(cmd *cobra.Command, code *int) {
 	cmd.Args = cobra.ArbitraryArgs
 	cmd.RunE = x.group
 
-	sandboxCmd := &cobra.Command{Use: "sandbox", Short: "Manage a sandbox trust setup", Args: cobra.ArbitraryArgs, RunE: x.group}
-	sandboxCmd.AddCommand(newSandboxInitCmd(x))
-	cmd.AddCommand(sandboxCmd, newRegisterCmd(x), newGetCmd(x), newUpdateCmd(x), newDeleteCmd(x), newPolicyCmd(x))
+	cmd.AddCommand(newSandboxCmd(x), newRegisterCmd(x), newGetCmd(x), newUpdateCmd(x), newDeleteCmd(x), newPolicyCmd(x))
 	silence(cmd)
 }
 

@@ -43,8 +43,11 @@ func newPolicyEvalCmd(x *exiter) *cobra.Command {
 		Long: `Compiles the policy set as the gateway does (the embedded defaults unless
 --no-defaults, plus --policy modules and --data documents), evaluates the decision for
 the input (a JSON file, or - for stdin; 'caddy dcr policy input' writes one) and prints
-what the gateway would do: allow or the status and RFC 7591 error it would answer, the
-reasons, the metadata overrides and the metadata that would be registered.
+what the gateway would do: allow with the status it would answer (201 register, 200 read
+and update, 204 delete) or the status and RFC 7591 error of the denial (400 register and
+update, 403 read and delete; 503 when no decision could be made), the reasons, the
+metadata overrides and the metadata that would be registered. The input's "operation"
+must be register, update, read or delete.
 
 Exit status: 0 when allowed, 1 when denied or when no decision could be made (the
 gateway answers 503 then), 2 for a usage error.`,
@@ -90,6 +93,12 @@ func (f *policyEvalFlags) run(cmd *cobra.Command) (int, error) {
 	if err := dec.Decode(&input); err != nil {
 		return ExitUsage, fmt.Errorf("input: not a JSON object: %w", err)
 	}
+	opName, _ := input["operation"].(string)
+	op := dcr.Operation(opName)
+	allowStatus, ok := successStatus[op]
+	if !ok {
+		return ExitUsage, fmt.Errorf(`input: "operation" must be register, update, read or delete, not %q`, opName)
+	}
 	b, err := policy.Load(policy.Sources{Defaults: !f.noDefaults, Modules: f.modules, Data: f.data, Decision: f.decision})
 	if err != nil {
 		return ExitRejected, err
@@ -109,8 +118,8 @@ func (f *policyEvalFlags) run(cmd *cobra.Command) (int, error) {
 		d, err = policy.ParseDecision(value)
 	}
 	if err == nil && d.Allow {
-		res.Allow, res.Status, res.Metadata, res.Reasons = true, http.StatusOK, d.Metadata, d.Reasons
-		if md, ok := input["metadata"].(map[string]any); ok && input["operation"] != string(dcr.OpRead) && input["operation"] != string(dcr.OpDelete) {
+		res.Allow, res.Status, res.Metadata, res.Reasons = true, allowStatus, d.Metadata, d.Reasons
+		if md, ok := input["metadata"].(map[string]any); ok && op != dcr.OpRead && op != dcr.OpDelete {
 			res.RegisteredMetadata, err = policy.ApplyOverrides(md, d.Metadata)
 		}
 	}
@@ -122,8 +131,7 @@ func (f *policyEvalFlags) run(cmd *cobra.Command) (int, error) {
 			res.ErrorDescription = "the policy did not decide within " + f.timeout.String()
 		}
 	case !d.Allow:
-		op, _ := input["operation"].(string)
-		e := d.Rejection(dcr.Operation(op))
+		e := d.Rejection(op)
 		res.Status, res.Error, res.ErrorDescription, res.Reasons = e.Status, e.Code, e.Description, d.Reasons
 	}
 	writeJSON(cmd.OutOrStdout(), res)
@@ -134,6 +142,15 @@ func (f *policyEvalFlags) run(cmd *cobra.Command) (int, error) {
 }
 
 var errRejectedByPolicy = errors.New("the policy did not allow the request")
+
+// successStatus is what the gateway answers when the policy allows an operation (and every
+// later stage succeeds): RFC 7591 §3.2.1 for register, RFC 7592 §2 for the rest.
+var successStatus = map[dcr.Operation]int{
+	dcr.OpRegister: http.StatusCreated,
+	dcr.OpRead:     http.StatusOK,
+	dcr.OpUpdate:   http.StatusOK,
+	dcr.OpDelete:   http.StatusNoContent,
+}
 
 func readInput(cmd *cobra.Command, name string) ([]byte, error) {
 	if name == "-" {

@@ -66,8 +66,8 @@ func TestPolicyInputShape(t *testing.T) {
 func TestPolicyEvalDefaults(t *testing.T) {
 	good, _ := policyInput(t)
 	res := evalResultOf(t, run(t, "policy", "eval", "--input", good).want(t, ExitOK))
-	if !res.Allow || res.Status != 200 || res.RegisteredMetadata["scope"] == nil {
-		t.Fatalf("want allowed with the registered metadata, got %+v", res)
+	if !res.Allow || res.Status != 201 || res.RegisteredMetadata["scope"] == nil {
+		t.Fatalf("want allowed (201) with the registered metadata, got %+v", res)
 	}
 
 	revoked, _ := policyInput(t, "--ssa-claim", "org_status=Revoked")
@@ -116,4 +116,36 @@ func TestPolicyEvalOwnPolicy(t *testing.T) {
 	}
 	run(t, "policy", "eval").want(t, ExitUsage)
 	run(t, "policy", "eval", "--input", filepath.Join(dir, "missing.json")).want(t, ExitUsage)
+}
+
+// policy eval reports the status the gateway answers, per operation, for an allow and a deny.
+func TestPolicyEvalStatusPerOperation(t *testing.T) {
+	deny := filepath.Join(t.TempDir(), "deny.rego")
+	_ = os.WriteFile(deny, []byte("package dcr\nimport rego.v1\ndecision := {\"allow\": false, \"error\": \"invalid_client_metadata\", \"error_description\": \"no\"}\n"), 0o644)
+	for _, tc := range []struct {
+		op              string
+		allowed, denied int
+	}{
+		{"register", 201, 400},
+		{"update", 200, 400},
+		{"read", 200, 403},
+		{"delete", 204, 403},
+	} {
+		in, _ := policyInput(t, "--operation", tc.op)
+		res := evalResultOf(t, run(t, "policy", "eval", "--input", in).want(t, ExitOK))
+		if !res.Allow || res.Status != tc.allowed {
+			t.Errorf("%s allowed: want status %d, got %+v", tc.op, tc.allowed, res)
+		}
+		res = evalResultOf(t, run(t, "policy", "eval", "--input", in, "--no-defaults", "--policy", deny).want(t, ExitRejected))
+		if res.Allow || res.Status != tc.denied || res.Error != "invalid_client_metadata" {
+			t.Errorf("%s denied: want status %d, got %+v", tc.op, tc.denied, res)
+		}
+	}
+
+	noOp := filepath.Join(t.TempDir(), "no-op.json")
+	_ = os.WriteFile(noOp, []byte(`{"metadata": {}}`), 0o644)
+	r := run(t, "policy", "eval", "--input", noOp).want(t, ExitUsage)
+	if !strings.Contains(r.stderr, "operation") {
+		t.Fatalf("an input without an operation names the field: %s", r.stderr)
+	}
 }

@@ -28,9 +28,21 @@ var (
 	buildErr  error
 )
 
+// SkipInShortMode skips t under `go test -short` (`make unit`: no external processes). Every
+// helper here and in internal/redistest that starts a process (or builds the binary) calls
+// it, so that is the one place where a test becomes an integration test; `make test` and
+// `make integration` run without -short and skip nothing. what names the process.
+func SkipInShortMode(t testing.TB, what string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skipf("integration test (starts %s): skipped in -short mode; make integration runs it", what)
+	}
+}
+
 // Binary builds the gateway once per test process and returns its path.
 func Binary(t testing.TB) string {
 	t.Helper()
+	SkipInShortMode(t, "the gateway binary")
 	buildOnce.Do(func() {
 		_, file, _, _ := runtime.Caller(0)
 		root := filepath.Join(filepath.Dir(file), "..", "..")
@@ -103,13 +115,13 @@ const DefaultDCRBlock = `
 				software_modes Test Live
 			}
 			fetch {
-				trusted_roots {{SANDBOX}}/ca/bundle.pem
+				tls_trust_pool file {{SANDBOX}}/ca/bundle.pem
 			}
 		}
 		signed_request {
 			audience {{BASE}}
 			fetch {
-				trusted_roots {{SANDBOX}}/ca/bundle.pem
+				tls_trust_pool file {{SANDBOX}}/ca/bundle.pem
 			}
 		}
 `
@@ -133,6 +145,7 @@ type Gateway struct {
 // Start lays out everything and starts the gateway; it is stopped when the test ends.
 func Start(t testing.TB, o Options) *Gateway {
 	t.Helper()
+	SkipInShortMode(t, "the gateway")
 	bin := Binary(t)
 	dir := t.TempDir()
 	g := &Gateway{t: t, Dir: dir, DataDir: filepath.Join(dir, "data")}

@@ -82,6 +82,7 @@ func installOIDCProvider(t testing.TB) {
 // stopped when the test ends.
 func StartOIDCProvider(t testing.TB, o OIDCProviderOptions) *OIDCProvider {
 	t.Helper()
+	SkipInShortMode(t, "the example OpenID provider")
 	installOIDCProvider(t)
 	if len(o.LoopbackFetchHosts) == 0 {
 		if u, err := url.Parse(o.Issuer); err == nil && u.Host != "" {

@@ -16,6 +16,10 @@ type compactParts struct {
 	header  Header
 	claims  map[string]any
 	payload []byte // decoded payload bytes, compared with what jwx verified
+	sig     []byte // decoded signature
+	// signingInput is header.payload exactly as sent: RFC 7515 §5.2 verifies these bytes, not
+	// a re-encoding of the decoded header (which loses whitespace around the JSON object).
+	signingInput []byte
 }
 
 // ParseUnverified decodes a compact JWS without verifying it.
@@ -36,7 +40,6 @@ func ParseUnverified(token []byte) (Header, map[string]any, error) {
 // Parsed is a compact JWS decoded once, to be routed on (its unverified header and claims)
 // and then verified without decoding it again.
 type Parsed struct {
-	token []byte
 	parts *compactParts
 }
 
@@ -46,7 +49,7 @@ func Parse(token []byte) (*Parsed, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Parsed{token: token, parts: p}, nil
+	return &Parsed{parts: p}, nil
 }
 
 // Header is the unverified protected header.
@@ -112,10 +115,11 @@ func parseCompact(token []byte) (*compactParts, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: payload: %v", ErrMalformed, err)
 	}
-	if _, err := decodePart(rawSig); err != nil {
+	sig, err := decodePart(rawSig)
+	if err != nil {
 		return nil, fmt.Errorf("%w: signature: %v", ErrMalformed, err)
 	}
-	return &compactParts{header: hdr, claims: claims, payload: payload}, nil
+	return &compactParts{header: hdr, claims: claims, payload: payload, sig: sig, signingInput: token[:second]}, nil
 }
 
 func isBase64URL(c byte) bool {

@@ -1,7 +1,6 @@
 package jose
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -74,7 +73,7 @@ func Verify(ctx context.Context, token []byte, algs []jwa.SignatureAlgorithm, ke
 
 // Verify checks p as the package-level Verify does, without decoding the token again.
 func (parsed *Parsed) Verify(ctx context.Context, algs []jwa.SignatureAlgorithm, keys KeySource) (Header, map[string]any, error) {
-	p, token := parsed.parts, parsed.token
+	p := parsed.parts
 	hdr := p.header
 
 	alg := jwa.SignatureAlgorithm(hdr.Alg)
@@ -113,19 +112,22 @@ func (parsed *Parsed) Verify(ctx context.Context, algs []jwa.SignatureAlgorithm,
 		return Header{}, nil, err
 	}
 
-	// Only jws.WithKey is passed: no WithVerifyAuto or key set, so jwx has no way to
-	// fetch or pick a key from the token. WithCompact stops it from auto-detecting JSON.
-	verified, err := jws.Verify(token, jws.WithKey(alg, pub), jws.WithCompact(), jws.WithValidateKey(true))
-	if err != nil {
-		if jws.IsVerificationError(err) {
-			return Header{}, nil, fmt.Errorf("%w: signature does not verify with key %q (%s)", ErrBadSignature, kid, alg)
-		}
-		return Header{}, nil, fmt.Errorf("%w: token rejected by the JWS library: %v", ErrMalformed, err)
+	// The signature is checked over the signing input as sent, with the one key the KeySource
+	// gave: jwx's jws.Verify would re-encode the protected header it decoded, and so refuse a
+	// correctly signed header whose JSON has whitespace around it (`echo '{…}' | base64`).
+	// Nothing is fetched or picked from the token; b64=false and crit were refused above.
+	if err := pub.Validate(); err != nil {
+		return Header{}, nil, fmt.Errorf("%w: key %q: %v", ErrKeyNotUsable, kid, err)
 	}
-	// Our decoder and jwx decoded the same canonical base64; if they ever disagreed the
-	// claims we return would not be the ones that were signed.
-	if !bytes.Equal(verified, p.payload) {
-		return Header{}, nil, fmt.Errorf("%w: verified payload differs from parsed payload", ErrBadSignature)
+	verifier, err := jws.NewVerifier(alg)
+	if err != nil {
+		return Header{}, nil, fmt.Errorf("%w: alg %q: %v", ErrAlgNotAllowed, alg, err)
+	}
+	if err := verifier.Verify(p.signingInput, p.sig, pub); err != nil {
+		if hint := derSignatureHint(alg, p.sig); hint != "" {
+			return Header{}, nil, fmt.Errorf("%w: signature does not verify with key %q (%s): %s", ErrBadSignature, kid, alg, hint)
+		}
+		return Header{}, nil, fmt.Errorf("%w: signature does not verify with key %q (%s)", ErrBadSignature, kid, alg)
 	}
 	return hdr, p.claims, nil
 }

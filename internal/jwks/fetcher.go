@@ -27,7 +27,8 @@ type FetcherConfig struct {
 	DefaultTTL                  time.Duration  // cache lifetime when the response has no cache headers, default 1h
 	MinTTL, MaxTTL              time.Duration  // clamp for Cache-Control max-age / Expires, defaults 1m and 24h
 	RefreshOnUnknownKIDInterval time.Duration  // refetch on an unknown kid, or retry a failing origin, at most once per this, default 1m
-	RootCAs                     *x509.CertPool // nil = system roots
+	RootCAs                     *x509.CertPool // nil = system roots; ignored when TLS is set
+	TLS                         *tls.Config    // the whole TLS client configuration (cloned); nil = TLS 1.2+ with RootCAs
 	MaxEntries                  int            // bound on cached URLs, default 10000 (the least recently refreshed is evicted)
 }
 
@@ -121,16 +122,17 @@ type flight struct {
 // NewFetcher returns a Fetcher with its own HTTP client built from cfg.
 func NewFetcher(cfg FetcherConfig) *Fetcher {
 	cfg = cfg.withDefaults()
+	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: cfg.RootCAs}
+	if cfg.TLS != nil {
+		tlsConfig = cfg.TLS.Clone()
+	}
 	transport := &http.Transport{
 		Proxy: nil, // see the Fetcher doc: no proxy from the environment
 		DialContext: (&net.Dialer{
 			Timeout:   cfg.Timeout,
 			KeepAlive: 30 * time.Second,
 		}).DialContext,
-		TLSClientConfig: &tls.Config{
-			MinVersion: tls.VersionTLS12,
-			RootCAs:    cfg.RootCAs,
-		},
+		TLSClientConfig:        tlsConfig,
 		TLSHandshakeTimeout:    cfg.Timeout,
 		ResponseHeaderTimeout:  cfg.Timeout,
 		MaxResponseHeaderBytes: 64 << 10,

@@ -5,12 +5,9 @@
 package keyset
 
 import (
-	"bytes"
-	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"net/url"
-	"os"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -19,6 +16,7 @@ import (
 	"github.com/dcrgate/dcrgate/internal/caddyfileargs"
 	"github.com/dcrgate/dcrgate/internal/jose"
 	"github.com/dcrgate/dcrgate/internal/jwks"
+	"github.com/dcrgate/dcrgate/internal/tlsclient"
 )
 
 // Config says where verification keys come from. Exactly one field is set.
@@ -127,40 +125,67 @@ type FetchConfig struct {
 	RefreshInterval caddy.Duration `json:"refresh_interval,omitempty"`
 	// CacheTTL is used when the response has no cache headers, default 1h.
 	CacheTTL caddy.Duration `json:"cache_ttl,omitempty"`
-	// TrustedRoots are PEM files of the CAs trusted for JWKS endpoints; empty = system roots.
+	// TLS is the TLS client configuration of the fetches (reverse_proxy's names: a
+	// tls_trust_pool for the CAs of the JWKS endpoints, ...); default the system roots.
+	TLS *tlsclient.Config `json:"tls,omitempty"`
+	// TrustedRoots are PEM files of the CAs trusted for JWKS endpoints.
+	//
+	// Deprecated: use TLS (Caddyfile `tls_trust_pool file <pem>...`).
 	TrustedRoots []string `json:"trusted_roots,omitempty"`
 }
 
-func (fc FetchConfig) fetcherConfig() (jwks.FetcherConfig, error) {
+// tlsConfig is TLS with the deprecated TrustedRoots folded in.
+func (fc FetchConfig) tlsConfig() (*tlsclient.Config, error) {
+	if len(fc.TrustedRoots) == 0 {
+		return fc.TLS, nil
+	}
+	var t tlsclient.Config
+	if fc.TLS != nil {
+		t = *fc.TLS
+	}
+	if err := t.AddTrustedFiles(fc.TrustedRoots...); err != nil {
+		return nil, fmt.Errorf("fetch: trusted_roots: %w", err)
+	}
+	return &t, nil
+}
+
+func (fc FetchConfig) fetcherConfig(ctx caddy.Context, t *tlsclient.Config) (jwks.FetcherConfig, error) {
 	cfg := jwks.FetcherConfig{
 		Timeout:                     time.Duration(fc.Timeout),
 		MaxBytes:                    fc.MaxSize,
 		RefreshOnUnknownKIDInterval: time.Duration(fc.RefreshInterval),
 		DefaultTTL:                  time.Duration(fc.CacheTTL),
 	}
-	if len(fc.TrustedRoots) > 0 {
-		pool := x509.NewCertPool()
-		for _, f := range fc.TrustedRoots {
-			pem, err := os.ReadFile(f)
-			if err != nil {
-				return cfg, fmt.Errorf("trusted_roots: %w", err)
-			}
-			if !pool.AppendCertsFromPEM(pem) {
-				return cfg, fmt.Errorf("trusted_roots: %s holds no PEM certificate", f)
-			}
-		}
-		cfg.RootCAs = pool
+	tc, err := t.Make(ctx)
+	if err != nil {
+		return cfg, fmt.Errorf("fetch: tls: %w", err)
 	}
+	cfg.TLS = tc
 	return cfg, nil
 }
 
-// UnmarshalCaddyfile parses a `fetch { timeout <d>; max_size <bytes>; refresh_interval <d>;
-// cache_ttl <d>; trusted_roots <pem>... }` block; the dispenser is at `fetch`.
+// UnmarshalCaddyfile parses a `fetch` block; the dispenser is at `fetch`:
+//
+//	fetch {
+//	    timeout <d>
+//	    max_size <size>
+//	    refresh_interval <d>
+//	    cache_ttl <d>
+//	    tls_trust_pool file <pem>...    # and the other tls_* options of reverse_proxy
+//	}
+//
+// `trusted_roots <pem>...` is the deprecated name of `tls_trust_pool file <pem>...`.
 func (fc *FetchConfig) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
 		return d.ArgErr()
 	}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		if ok, err := tlsclient.UnmarshalCaddyfileOption(d, &fc.TLS); ok {
+			if err != nil {
+				return err
+			}
+			continue
+		}
 		name := d.Val()
 		switch name {
 		case "timeout", "refresh_interval", "cache_ttl":
@@ -187,7 +212,13 @@ func (fc *FetchConfig) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if len(args) == 0 {
 				return d.ArgErr()
 			}
-			fc.TrustedRoots = append(fc.TrustedRoots, args...)
+			caddy.Log().Named("dcr").Warn("fetch: trusted_roots is deprecated; use tls_trust_pool file <pem>...")
+			if fc.TLS == nil {
+				fc.TLS = new(tlsclient.Config)
+			}
+			if err := fc.TLS.AddTrustedFiles(args...); err != nil {
+				return d.Err(err.Error())
+			}
 		default:
 			return d.Errf("fetch: unknown option %q", name)
 		}
@@ -208,15 +239,33 @@ type Fetcher struct {
 	key string
 }
 
-// Acquire returns the shared fetcher for fc; call Release when the module is cleaned up.
-func (fc FetchConfig) Acquire() (*Fetcher, error) {
-	var buf bytes.Buffer
-	_ = json.NewEncoder(&buf).Encode(fc)
-	key := "jwks-fetcher:" + buf.String()
+// Acquire returns the shared fetcher for fc; call Release when the module is cleaned up. The
+// pool key covers the contents of the files the TLS configuration reads, so a reload after a
+// CA or certificate rotation gets a new fetcher; the deprecated trusted_roots is logged once
+// here for JSON configs.
+func (fc FetchConfig) Acquire(ctx caddy.Context) (*Fetcher, error) {
+	if len(fc.TrustedRoots) > 0 {
+		ctx.Logger().Warn("fetch: trusted_roots is deprecated; use tls (Caddyfile: tls_trust_pool file <pem>...)")
+	}
+	t, err := fc.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	digest, err := t.Digest()
+	if err != nil {
+		return nil, fmt.Errorf("fetch: %w", err)
+	}
+	limits := fc
+	limits.TLS, limits.TrustedRoots = nil, nil
+	b, _ := json.Marshal(limits)
+	key := "jwks-fetcher:" + string(b) + ":" + digest
 	v, _, err := fetchers.LoadOrNew(key, func() (caddy.Destructor, error) {
-		cfg, err := fc.fetcherConfig()
+		cfg, err := fc.fetcherConfig(ctx, t)
 		if err != nil {
 			return nil, err
+		}
+		if cfg.TLS.InsecureSkipVerify {
+			ctx.Logger().Warn("fetch: tls_insecure_skip_verify is on: JWKS endpoints are not authenticated")
 		}
 		return pooledFetcher{jwks.NewFetcher(cfg)}, nil
 	})

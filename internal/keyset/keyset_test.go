@@ -1,10 +1,12 @@
 package keyset
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
 
@@ -33,19 +35,26 @@ func TestOpenFileAndInline(t *testing.T) {
 	}
 }
 
+func testContext(t *testing.T) caddy.Context {
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	t.Cleanup(cancel)
+	return ctx
+}
+
 func TestFetchConfigTrustedRoots(t *testing.T) {
+	ctx := testContext(t)
 	bad := filepath.Join(t.TempDir(), "bad.pem")
 	if err := os.WriteFile(bad, []byte("not a certificate"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := (FetchConfig{TrustedRoots: []string{bad}}).Acquire(); err == nil {
+	if _, err := (FetchConfig{TrustedRoots: []string{bad}}).Acquire(ctx); err == nil {
 		t.Fatal("a PEM file without certificates must be refused")
 	}
-	a, err := (FetchConfig{}).Acquire()
+	a, err := (FetchConfig{}).Acquire(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := (FetchConfig{}).Acquire()
+	b, err := (FetchConfig{}).Acquire(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,8 +78,12 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 	if err := fc.UnmarshalCaddyfile(d); err != nil {
 		t.Fatal(err)
 	}
-	if fc.MaxSize != 64<<10 || len(fc.TrustedRoots) != 2 || fc.Timeout == 0 || fc.CacheTTL == 0 || fc.RefreshInterval == 0 {
+	if fc.MaxSize != 64<<10 || fc.Timeout == 0 || fc.CacheTTL == 0 || fc.RefreshInterval == 0 {
 		t.Fatalf("%+v", fc)
+	}
+	// The deprecated trusted_roots adapts to the tls_trust_pool it stands for.
+	if fc.TLS == nil || string(fc.TLS.CARaw) != `{"pem_files":["a.pem","b.pem"],"provider":"file"}` {
+		t.Fatalf("trusted_roots a.pem b.pem gave tls %+v", fc.TLS)
 	}
 	for _, bad := range []string{"fetch {\n timeout never\n}", "fetch {\n max_size 0\n}", "fetch {\n bogus 1\n}", "fetch {\n trusted_roots\n}", "fetch extra"} {
 		d := caddyfile.NewTestDispenser(bad)

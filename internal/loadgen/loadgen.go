@@ -20,7 +20,8 @@ type Result struct {
 	Offered  float64        `json:"offered_per_s,omitempty"` // open loop only
 	Workers  int            `json:"workers,omitempty"`       // closed loop only
 	Sent     int            `json:"sent"`
-	Errors   int            `json:"errors"` // transport errors (no status)
+	Unsent   int            `json:"unsent,omitempty"` // open loop: never sent, the context ended first
+	Errors   int            `json:"errors"`           // transport errors (no status)
 	Statuses map[int]int    `json:"statuses"`
 	Elapsed  time.Duration  `json:"elapsed_ns"`
 	Achieved float64        `json:"achieved_per_s"` // responses with the wanted status per second
@@ -32,9 +33,9 @@ type Result struct {
 }
 
 func (r Result) String() string {
-	return fmt.Sprintf("%-34s sent %6d  ok/s %8.1f  p50 %8s  p90 %8s  p99 %8s  max %8s  statuses %v errors %d",
+	return fmt.Sprintf("%-34s sent %6d  ok/s %8.1f  p50 %8s  p90 %8s  p99 %8s  max %8s  statuses %v errors %d unsent %d",
 		r.Name, r.Sent, r.Achieved, r.P50.Round(10*time.Microsecond), r.P90.Round(10*time.Microsecond),
-		r.P99.Round(10*time.Microsecond), r.Max.Round(10*time.Microsecond), r.Statuses, r.Errors)
+		r.P99.Round(10*time.Microsecond), r.Max.Round(10*time.Microsecond), r.Statuses, r.Errors, r.Unsent)
 }
 
 type recorder struct {
@@ -74,15 +75,24 @@ func (rec *recorder) result(name string, elapsed time.Duration, wantStatus int) 
 	return r
 }
 
+// testHookOffered, when set by a test, is called by OpenLoop's scheduler once request i was
+// offered: admitted (its Do started) or refused for want of room. It lets a test act at a
+// known point of the schedule instead of guessing one with a sleep.
+var testHookOffered func(i int, admitted bool)
+
 // OpenLoop starts request i at start + i/rate, whether or not earlier ones finished (so a slow
 // server shows up as latency, not as a politely lower rate), for n requests at most, with at
 // most maxInFlight outstanding (beyond that a request counts as an error: the server fell
-// behind the offered load).
+// behind the offered load). When ctx ends, the requests not yet sent count as Unsent, not as
+// errors; those in flight get ctx and report what their Do returns. A caller that wants every
+// scheduled request answered gives ctx no deadline before the schedule's end plus the time
+// the last request needs (each Do is best bounded by its own client's timeout).
 func OpenLoop(ctx context.Context, name string, rate float64, n, maxInFlight, wantStatus int, do Do) Result {
 	rec := &recorder{statuses: map[int]int{}}
 	sem := make(chan struct{}, maxInFlight)
 	var wg sync.WaitGroup
 	start := time.Now()
+	offered := 0
 	for i := range n {
 		at := start.Add(time.Duration(float64(i) / rate * float64(time.Second)))
 		if d := time.Until(at); d > 0 {
@@ -94,10 +104,14 @@ func OpenLoop(ctx context.Context, name string, rate float64, n, maxInFlight, wa
 		if ctx.Err() != nil {
 			break
 		}
+		offered++
 		select {
 		case sem <- struct{}{}:
 		default:
 			rec.add(0, 0, fmt.Errorf("more than %d requests in flight", maxInFlight))
+			if testHookOffered != nil {
+				testHookOffered(i, false)
+			}
 			continue
 		}
 		wg.Add(1)
@@ -108,10 +122,14 @@ func OpenLoop(ctx context.Context, name string, rate float64, n, maxInFlight, wa
 			status, err := do(ctx, i)
 			rec.add(time.Since(t0), status, err)
 		}(i)
+		if testHookOffered != nil {
+			testHookOffered(i, true)
+		}
 	}
 	wg.Wait()
 	r := rec.result(name, time.Since(start), wantStatus)
 	r.Offered = rate
+	r.Unsent = n - offered
 	return r
 }
 

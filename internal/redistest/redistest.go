@@ -38,9 +38,10 @@ type Server struct {
 }
 
 // ServerPath fails the test when redis-server is missing: `.ci/run` installs it, and a
-// skipped store test would read as a passing one.
+// skipped store test would read as a passing one. Under -short (make unit) it skips the test.
 func ServerPath(t testing.TB) string {
 	t.Helper()
+	gatewaytest.SkipInShortMode(t, "redis-server")
 	p, err := exec.LookPath("redis-server")
 	if err != nil {
 		t.Fatal("redis-server is not installed (apt-get install redis-server; .ci/run does it): ", err)
@@ -62,6 +63,7 @@ func Start(t testing.TB, extra ...string) *Server {
 // ("--appendonly", "yes") turns persistence on.
 func New(t testing.TB, port int, extra ...string) *Server {
 	t.Helper()
+	gatewaytest.SkipInShortMode(t, "redis-server")
 	dir := t.TempDir()
 	args := append([]string{"--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--dir", dir,
 		"--save", "", "--appendonly", "no", "--protected-mode", "no",
@@ -74,6 +76,7 @@ func New(t testing.TB, port int, extra ...string) *Server {
 // StartSentinel starts a sentinel monitoring the master at masterPort as name.
 func StartSentinel(t testing.TB, name string, masterPort int) *Server {
 	t.Helper()
+	gatewaytest.SkipInShortMode(t, "redis-sentinel")
 	port := gatewaytest.FreePort(t)
 	dir := t.TempDir()
 	conf := fmt.Sprintf(`port %d

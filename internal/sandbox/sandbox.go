@@ -461,6 +461,23 @@ func (s *Sandbox) NewTPP() (*TPP, error) {
 	return t, nil
 }
 
+// AddTPPs creates n more TPPs (NewTPP n times) with the sandbox's CA, directory key and base
+// URL as they are: the trust a gateway was configured with stays valid.
+func (s *Sandbox) AddTPPs(n int) ([]*TPP, error) {
+	if n < 1 {
+		return nil, errors.New("sandbox: at least one TPP must be added")
+	}
+	added := make([]*TPP, 0, n)
+	for i := 0; i < n; i++ {
+		t, err := s.NewTPP()
+		if err != nil {
+			return added, err
+		}
+		added = append(added, t)
+	}
+	return added, nil
+}
+
 // SSA reads the TPP's stored software statement.
 func (t *TPP) SSA() (string, error) {
 	b, err := os.ReadFile(t.SSAFile)

@@ -139,12 +139,12 @@ func (a *AccessToken) Provision(ctx caddy.Context) error {
 	}
 	var err error
 	if a.Introspection != nil || a.RevocationEndpoint != "" {
-		if a.as, err = acquireAuthServer(a.Introspection, a.RevocationEndpoint, a.Client); err != nil {
+		if a.as, err = acquireAuthServer(ctx, a.Introspection, a.RevocationEndpoint, a.Client); err != nil {
 			return fmt.Errorf("access_token: %w", err)
 		}
 	}
 	if a.Keys != nil {
-		if a.verifier, err = a.newJWTVerifier(); err != nil {
+		if a.verifier, err = a.newJWTVerifier(ctx); err != nil {
 			return fmt.Errorf("access_token: %w", err)
 		}
 	} else {

@@ -16,6 +16,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"golang.org/x/sync/singleflight"
+
+	"github.com/dcrgate/dcrgate/internal/tlsclient"
 )
 
 // authServer is the gateway's connection to the authorization server: the HTTP client with the
@@ -47,7 +49,9 @@ func (s *authServer) Destruct() error {
 }
 
 // acquireAuthServer returns the shared authServer for this configuration.
-func acquireAuthServer(in *Introspection, revocation string, c *Client) (*authServer, error) {
+// The pool key covers the contents of the files the client's TLS configuration reads, so a
+// reload after a certificate or CA rotation builds a new client.
+func acquireAuthServer(ctx caddy.Context, in *Introspection, revocation string, c *Client) (*authServer, error) {
 	if in != nil {
 		if err := checkEndpoint("introspection", in.Endpoint); err != nil {
 			return nil, err
@@ -58,16 +62,32 @@ func acquireAuthServer(in *Introspection, revocation string, c *Client) (*authSe
 			return nil, err
 		}
 	}
+	t, err := c.tlsConfig(ctx.Logger())
+	if err != nil {
+		return nil, err
+	}
+	files, err := t.Digest()
+	if err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	if c.SigningKey != "" {
+		key, err := tlsclient.FilesDigest(c.SigningKey)
+		if err != nil {
+			return nil, fmt.Errorf("client: signing_key: %w", err)
+		}
+		files += key
+	}
 	cfg, _ := json.Marshal(struct {
 		I *Introspection
 		R string
 		C *Client
-	}{in, revocation, c})
+		F string
+	}{in, revocation, c, files})
 	// The key holds a digest, not the configuration: the configuration may hold a secret.
 	sum := sha256.Sum256(cfg)
 	key := "accesstoken-as:" + hex.EncodeToString(sum[:])
 	v, _, err := authServers.LoadOrNew(key, func() (caddy.Destructor, error) {
-		hc, auth, err := c.open()
+		hc, auth, err := c.open(ctx, t)
 		if err != nil {
 			return nil, err
 		}

@@ -9,6 +9,7 @@ import (
 	"github.com/dcrgate/dcrgate/dcr"
 	"github.com/dcrgate/dcrgate/internal/caddyfileargs"
 	"github.com/dcrgate/dcrgate/internal/keyset"
+	"github.com/dcrgate/dcrgate/internal/tlsclient"
 )
 
 // UnmarshalCaddyfile sets up the protection from Caddyfile tokens. Syntax, inside `dcr`:
@@ -21,7 +22,13 @@ import (
 //	    # how tokens are verified, one of:
 //	    jwks_file <path> | jwks_url <https url> | jwks <json>   # JWT access tokens
 //	    algorithms <alg>...                 # JWT; default PS256 ES256 (none and HS* never)
-//	    fetch { timeout <d>; max_size <size>; refresh_interval <d>; cache_ttl <d>; trusted_roots <pem>... }
+//	    fetch {                             # limits of the JWKS fetches
+//	        timeout <d>
+//	        max_size <size>
+//	        refresh_interval <d>
+//	        cache_ttl <d>
+//	        tls_trust_pool file <pem>...    # reverse_proxy's tls_* options; default the system roots
+//	    }
 //	    introspection <https url> [{
 //	        cache_ttl <duration>            # longest reuse of an answer, never past exp; default 1m
 //	    }]
@@ -33,7 +40,8 @@ import (
 //	        tls_client_auth <cert pem> <key pem>
 //	        timeout <duration>              # default 5s
 //	        max_size <size>                 # largest answer; default 64KiB
-//	        trusted_roots <pem>...          # default the system roots
+//	        tls_trust_pool file <pem>...    # reverse_proxy's tls_* options; default the system roots
+//	                                        # (trusted_roots <pem>... is the deprecated name)
 //	    }
 //
 //	    register [{                         # POST needs a token (protect by access token)
@@ -158,6 +166,16 @@ func (a *AccessToken) unmarshalClient(d *caddyfile.Dispenser) error {
 	}
 	for n := d.Nesting(); d.NextBlock(n); {
 		name := d.Val()
+		if name != AuthTLSClientAuth {
+			// tls_client_auth is both the auth method and reverse_proxy's client certificate
+			// option; the other tls_* options are reverse_proxy's.
+			if ok, err := tlsclient.UnmarshalCaddyfileOption(d, &c.TLS); ok {
+				if err != nil {
+					return err
+				}
+				continue
+			}
+		}
 		args := d.RemainingArgs()
 		setMethod := func(lo, hi int) error {
 			if c.AuthMethod != "" {
@@ -187,7 +205,10 @@ func (a *AccessToken) unmarshalClient(d *caddyfile.Dispenser) error {
 			if err := setMethod(2, 2); err != nil {
 				return err
 			}
-			c.Certificate, c.CertificateKey = args[0], args[1]
+			if c.TLS == nil {
+				c.TLS = new(tlsclient.Config)
+			}
+			c.TLS.SetClientCertificate(args[0], args[1])
 		case "timeout":
 			if len(args) != 1 {
 				return d.ArgErr()
@@ -210,7 +231,13 @@ func (a *AccessToken) unmarshalClient(d *caddyfile.Dispenser) error {
 			if len(args) == 0 {
 				return d.ArgErr()
 			}
-			c.TrustedRoots = append(c.TrustedRoots, args...)
+			caddy.Log().Named("dcr").Warn("access_token client: trusted_roots is deprecated; use tls_trust_pool file <pem>...")
+			if c.TLS == nil {
+				c.TLS = new(tlsclient.Config)
+			}
+			if err := c.TLS.AddTrustedFiles(args...); err != nil {
+				return d.Err(err.Error())
+			}
 		default:
 			return d.Errf("client: unknown option %q", name)
 		}

@@ -5,8 +5,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rsa"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -21,6 +19,9 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"github.com/lestrrat-go/jwx/v2/jws"
+	"go.uber.org/zap"
+
+	"github.com/dcrgate/dcrgate/internal/tlsclient"
 )
 
 // Client authentication methods of the gateway at the authorization server.
@@ -44,16 +45,49 @@ type Client struct {
 	SigningKey string `json:"signing_key,omitempty"`
 	// SigningKID is the kid of the assertions; default the key's RFC 7638 thumbprint.
 	SigningKID string `json:"signing_kid,omitempty"`
-	// Certificate and CertificateKey are PEM files of the TLS client certificate (tls_client_auth).
+	// TLS is the TLS client configuration of the calls (reverse_proxy's names): the trust pool
+	// of the authorization server's CAs and, for tls_client_auth, the client certificate;
+	// default the system roots.
+	TLS *tlsclient.Config `json:"tls,omitempty"`
+	// Certificate and CertificateKey are PEM files of the TLS client certificate.
+	//
+	// Deprecated: use TLS (client_certificate_file, client_certificate_key_file).
 	Certificate    string `json:"certificate,omitempty"`
 	CertificateKey string `json:"certificate_key,omitempty"`
 	// Timeout of one call, default 5s.
 	Timeout caddy.Duration `json:"timeout,omitempty"`
 	// MaxSize of a response in bytes, default 64 KiB.
 	MaxSize int64 `json:"max_size,omitempty"`
-	// TrustedRoots are PEM files of the CAs trusted for the authorization server; empty = the
-	// system roots.
+	// TrustedRoots are PEM files of the CAs trusted for the authorization server.
+	//
+	// Deprecated: use TLS (Caddyfile `tls_trust_pool file <pem>...`).
 	TrustedRoots []string `json:"trusted_roots,omitempty"`
+}
+
+// tlsConfig is TLS with the deprecated Certificate, CertificateKey and TrustedRoots folded in;
+// it warns once per use of a deprecated field.
+func (c *Client) tlsConfig(log *zap.Logger) (*tlsclient.Config, error) {
+	if c.Certificate == "" && c.CertificateKey == "" && len(c.TrustedRoots) == 0 {
+		return c.TLS, nil
+	}
+	var t tlsclient.Config
+	if c.TLS != nil {
+		t = *c.TLS
+	}
+	if c.Certificate != "" || c.CertificateKey != "" {
+		log.Warn("access_token client: certificate and certificate_key are deprecated; use tls.client_certificate_file and tls.client_certificate_key_file (Caddyfile: tls_client_auth <cert> <key>)")
+		if t.ClientCertificateFile != "" {
+			return nil, errors.New("client: certificate and tls.client_certificate_file are both set")
+		}
+		t.SetClientCertificate(c.Certificate, c.CertificateKey)
+	}
+	if len(c.TrustedRoots) > 0 {
+		log.Warn("access_token client: trusted_roots is deprecated; use tls (Caddyfile: tls_trust_pool file <pem>...)")
+		if err := t.AddTrustedFiles(c.TrustedRoots...); err != nil {
+			return nil, fmt.Errorf("client: trusted_roots: %w", err)
+		}
+	}
+	return &t, nil
 }
 
 const (
@@ -71,13 +105,13 @@ type clientAuth struct {
 	kid                string
 }
 
-// open checks the client configuration and builds its HTTP client and authentication.
-func (c *Client) open() (*http.Client, *clientAuth, error) {
+// open checks the client configuration and builds its HTTP client and authentication from
+// the TLS configuration t (tlsConfig's result).
+func (c *Client) open(ctx caddy.Context, t *tlsclient.Config) (*http.Client, *clientAuth, error) {
 	if c.ID == "" {
 		return nil, nil, errors.New("client: client_id is required")
 	}
 	auth := &clientAuth{id: c.ID, method: c.AuthMethod}
-	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12}
 	switch c.AuthMethod {
 	case AuthClientSecretBasic:
 		auth.secret = caddy.NewReplacer().ReplaceKnown(c.Secret, "")
@@ -89,28 +123,18 @@ func (c *Client) open() (*http.Client, *clientAuth, error) {
 			return nil, nil, err
 		}
 	case AuthTLSClientAuth:
-		if c.Certificate == "" || c.CertificateKey == "" {
-			return nil, nil, errors.New("client: tls_client_auth needs a certificate and its key")
+		if !t.HasClientCertificate() {
+			return nil, nil, errors.New("client: tls_client_auth needs a client certificate and its key")
 		}
-		pair, err := tls.LoadX509KeyPair(c.Certificate, c.CertificateKey)
-		if err != nil {
-			return nil, nil, fmt.Errorf("client: certificate: %w", err)
-		}
-		tlsConfig.Certificates = []tls.Certificate{pair}
 	default:
 		return nil, nil, fmt.Errorf("client: auth_method %q must be %s, %s or %s", c.AuthMethod, AuthClientSecretBasic, AuthPrivateKeyJWT, AuthTLSClientAuth)
 	}
-	if len(c.TrustedRoots) > 0 {
-		tlsConfig.RootCAs = x509.NewCertPool()
-		for _, f := range c.TrustedRoots {
-			pem, err := os.ReadFile(f)
-			if err != nil {
-				return nil, nil, fmt.Errorf("client: trusted_roots: %w", err)
-			}
-			if !tlsConfig.RootCAs.AppendCertsFromPEM(pem) {
-				return nil, nil, fmt.Errorf("client: trusted_roots: %s holds no PEM certificate", f)
-			}
-		}
+	tlsConfig, err := t.Make(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("client: tls: %w", err)
+	}
+	if tlsConfig.InsecureSkipVerify {
+		ctx.Logger().Warn("access_token client: tls_insecure_skip_verify is on: the authorization server is not authenticated")
 	}
 	timeout := time.Duration(c.Timeout)
 	if timeout <= 0 {

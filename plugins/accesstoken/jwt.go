@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/lestrrat-go/jwx/v2/jwa"
 
 	"github.com/dcrgate/dcrgate/dcr"
@@ -35,7 +36,7 @@ type jwtVerifier struct {
 	leeway   time.Duration
 }
 
-func (a *AccessToken) newJWTVerifier() (*jwtVerifier, error) {
+func (a *AccessToken) newJWTVerifier(ctx caddy.Context) (*jwtVerifier, error) {
 	names := a.Algorithms
 	if len(names) == 0 {
 		names = []string{"PS256", "ES256"}
@@ -44,7 +45,7 @@ func (a *AccessToken) newJWTVerifier() (*jwtVerifier, error) {
 	if err != nil {
 		return nil, fmt.Errorf("algorithms: %w", err)
 	}
-	if a.fetcher, err = a.Fetch.Acquire(); err != nil {
+	if a.fetcher, err = a.Fetch.Acquire(ctx); err != nil {
 		return nil, fmt.Errorf("fetch: %w", err)
 	}
 	keys, err := a.Keys.Open(a.fetcher.Fetcher)

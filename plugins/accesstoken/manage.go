@@ -59,6 +59,9 @@ func (a *AccessToken) authorizeManagement(ctx context.Context, x *dcr.Exchange) 
 		x.RefuseManagement("the client-credentials token was issued to another client")
 		return nil
 	}
+	if !boundToCaller(claims, x.ClientCert) {
+		return nil // bound to another certificate than the caller's (RFC 8705 §3)
+	}
 	x.AccessTokenClaims = claims
 	x.ManagementAuthorized = true
 	return nil

@@ -16,7 +16,13 @@ import (
 //	    leeway <duration>                     # default 30s
 //	    max_age <duration>                    # oldest iat accepted, default 1h
 //	    max_lifetime <duration>               # longest exp - iat, default 1h
-//	    fetch { timeout <d>; max_size <size>; refresh_interval <d>; cache_ttl <d>; trusted_roots <pem>... }
+//	    fetch {                           # limits of the JWKS fetches (see keyset.FetchConfig)
+//	        timeout <d>
+//	        max_size <size>
+//	        refresh_interval <d>
+//	        cache_ttl <d>
+//	        tls_trust_pool file <pem>...  # reverse_proxy's tls_* options; trusted_roots is the deprecated name
+//	    }
 //	}
 func (s *SignedRequest) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the module name

@@ -74,7 +74,7 @@ func (s *SignedRequest) Provision(ctx caddy.Context) error {
 	if s.algs, err = jose.ParseAlgs(s.Algorithms); err != nil {
 		return fmt.Errorf("signed_request: algorithms: %w", err)
 	}
-	if s.fetcher, err = s.Fetch.Acquire(); err != nil {
+	if s.fetcher, err = s.Fetch.Acquire(ctx); err != nil {
 		return fmt.Errorf("signed_request: fetch: %w", err)
 	}
 	if s.Keys != nil {

@@ -18,7 +18,13 @@ import (
 //	    certificate_binding org_and_software|org|none
 //	    max_age <duration>                    # default none
 //	    leeway <duration>                     # default 30s
-//	    fetch { timeout <d>; max_size <size>; refresh_interval <d>; cache_ttl <d>; trusted_roots <pem>... }
+//	    fetch {                           # limits of the JWKS fetches (see keyset.FetchConfig)
+//	        timeout <d>
+//	        max_size <size>
+//	        refresh_interval <d>
+//	        cache_ttl <d>
+//	        tls_trust_pool file <pem>...  # reverse_proxy's tls_* options; trusted_roots is the deprecated name
+//	    }
 //	}
 func (s *SoftwareStatement) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the module name

@@ -99,7 +99,7 @@ func (s *SoftwareStatement) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("software_statement: algorithms: %w", err)
 	}
 	s.algs = algs
-	if s.fetcher, err = s.Fetch.Acquire(); err != nil {
+	if s.fetcher, err = s.Fetch.Acquire(ctx); err != nil {
 		return fmt.Errorf("software_statement: fetch: %w", err)
 	}
 	s.byIss = make(map[string]*directory, len(s.Directories))

@@ -5,6 +5,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/dcrgate/dcrgate/internal/tlsclient"
 )
 
 // UnmarshalCaddyfile sets up the store from Caddyfile tokens. The dispenser is positioned at
@@ -19,12 +21,11 @@ import (
 //	    username <username>                     # ACL user
 //	    password <password>                     # e.g. {env.REDIS_PASSWORD}; never logged
 //	    db       <index>                        # not with cluster
-//	    tls {                                   # connect over TLS
-//	        ca          <pem file>              # default: the system roots
-//	        cert        <pem file>              # client certificate
-//	        key         <pem file>
-//	        server_name <name>
-//	    }
+//	    tls                                     # connect over TLS (implied by any tls_* option)
+//	    tls_trust_pool file <pem>...            # reverse_proxy's TLS options; default the system roots
+//	    tls_client_auth <cert file> <key file>  # client certificate
+//	    tls_server_name <name>
+//	    tls_timeout <duration>
 //	    prefix        <prefix>                  # default dcr
 //	    dial_timeout  <duration>
 //	    read_timeout  <duration>
@@ -127,16 +128,28 @@ func (s *Store) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if d.NextArg() {
 				return d.ArgErr()
 			}
-			s.TLS = new(TLS)
-			for d.NextBlock(1) {
+			if s.TLS == nil {
+				s.TLS = new(TLS)
+			}
+			for warned := false; d.NextBlock(1); warned = true {
+				if !warned {
+					caddy.Log().Named("dcr").Warn("redis: the tls { ca cert key server_name } block is deprecated; use tls_trust_pool file <pem>, tls_client_auth <cert> <key>, tls_server_name <name>")
+				}
 				var target *string
 				switch d.Val() {
 				case "ca":
-					target = &s.TLS.CA
+					var ca string
+					if err := oneArg(d, &ca); err != nil {
+						return err
+					}
+					if err := s.TLS.AddTrustedFiles(ca); err != nil {
+						return d.Err(err.Error())
+					}
+					continue
 				case "cert":
-					target = &s.TLS.Cert
+					target = &s.TLS.ClientCertificateFile
 				case "key":
-					target = &s.TLS.Key
+					target = &s.TLS.ClientCertificateKeyFile
 				case "server_name":
 					target = &s.TLS.ServerName
 				default:
@@ -146,11 +159,24 @@ func (s *Store) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 					return err
 				}
 			}
-			if (s.TLS.Cert == "") != (s.TLS.Key == "") {
+			if (s.TLS.ClientCertificateFile == "") != (s.TLS.ClientCertificateKeyFile == "") {
 				return d.Err("tls cert and key go together")
 			}
 		default:
-			return d.Errf("unrecognized subdirective %q", option)
+			var t *tlsclient.Config
+			if s.TLS != nil {
+				t = &s.TLS.Config
+			}
+			ok, err := tlsclient.UnmarshalCaddyfileOption(d, &t)
+			if !ok {
+				return d.Errf("unrecognized subdirective %q", option)
+			}
+			if err != nil {
+				return err
+			}
+			if s.TLS == nil {
+				s.TLS = &TLS{Config: *t}
+			}
 		}
 	}
 	modes := 0

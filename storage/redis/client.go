@@ -2,18 +2,17 @@ package redis
 
 import (
 	"crypto/sha256"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	goredis "github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
+
+	"github.com/dcrgate/dcrgate/internal/tlsclient"
 )
 
 // clients holds one go-redis client per distinct connection config, shared by every Store
@@ -24,15 +23,18 @@ var clients = caddy.NewUsagePool()
 // connection is what identifies a client: everything but the store's own settings (prefix,
 // replicas), after placeholders are replaced.
 type connection struct {
-	Mode         string         `json:"mode"` // standalone, sentinel or cluster
-	Addresses    []string       `json:"addresses"`
-	MasterName   string         `json:"master_name,omitempty"`
-	Username     string         `json:"username,omitempty"`
-	Password     string         `json:"password,omitempty"`
-	SentinelUser string         `json:"sentinel_username,omitempty"`
-	SentinelPass string         `json:"sentinel_password,omitempty"`
-	DB           int            `json:"db,omitempty"`
-	TLS          *TLS           `json:"tls,omitempty"`
+	Mode         string            `json:"mode"` // standalone, sentinel or cluster
+	Addresses    []string          `json:"addresses"`
+	MasterName   string            `json:"master_name,omitempty"`
+	Username     string            `json:"username,omitempty"`
+	Password     string            `json:"password,omitempty"`
+	SentinelUser string            `json:"sentinel_username,omitempty"`
+	SentinelPass string            `json:"sentinel_password,omitempty"`
+	DB           int               `json:"db,omitempty"`
+	TLS          *tlsclient.Config `json:"tls,omitempty"`
+	// TLSFiles is a digest of the files the TLS configuration reads, so that a reload after a
+	// certificate rotation makes a new client.
+	TLSFiles     string         `json:"tls_files,omitempty"`
 	DialTimeout  caddy.Duration `json:"dial_timeout,omitempty"`
 	ReadTimeout  caddy.Duration `json:"read_timeout,omitempty"`
 	WriteTimeout caddy.Duration `json:"write_timeout,omitempty"`
@@ -70,9 +72,10 @@ func (s *Store) replacePlaceholders(repl *caddy.Replacer) error {
 		}
 	}
 	if s.TLS != nil {
-		r(&s.TLS.CA)
 		r(&s.TLS.Cert)
 		r(&s.TLS.Key)
+		r(&s.TLS.ClientCertificateFile)
+		r(&s.TLS.ClientCertificateKeyFile)
 		r(&s.TLS.ServerName)
 	}
 	if len(emptied) > 0 {
@@ -85,9 +88,19 @@ func (s *Store) replacePlaceholders(repl *caddy.Replacer) error {
 // connection checks the deployment options and returns the client's identity.
 func (s *Store) connection() (connection, error) {
 	c := connection{
-		Username: s.Username, Password: s.Password, DB: s.DB, TLS: s.TLS,
+		Username: s.Username, Password: s.Password, DB: s.DB,
 		DialTimeout: s.DialTimeout, ReadTimeout: s.ReadTimeout, WriteTimeout: s.WriteTimeout,
 		PoolSize: s.PoolSize,
+	}
+	if s.TLS != nil {
+		t, err := s.TLS.resolve(s.logger)
+		if err != nil {
+			return c, err
+		}
+		if c.TLSFiles, err = t.Digest(); err != nil {
+			return c, fmt.Errorf("redis store: %w", err)
+		}
+		c.TLS = t
 	}
 	modes := 0
 	if s.Address != "" {
@@ -156,10 +169,10 @@ func (c connection) logFields(prefix string, minReplicasAck int) []zap.Field {
 }
 
 // acquireClient returns the pooled client of c, creating it on first use.
-func acquireClient(c connection) (goredis.UniversalClient, string, error) {
+func acquireClient(ctx caddy.Context, c connection) (goredis.UniversalClient, string, error) {
 	key := c.key()
 	v, _, err := clients.LoadOrNew(key, func() (caddy.Destructor, error) {
-		opts, err := c.options()
+		opts, err := c.options(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -176,7 +189,7 @@ type pooledClient struct{ goredis.UniversalClient }
 // Destruct closes the client when the last Store using it is cleaned up.
 func (p pooledClient) Destruct() error { return p.Close() }
 
-func (c connection) options() (*goredis.UniversalOptions, error) {
+func (c connection) options(ctx caddy.Context) (*goredis.UniversalOptions, error) {
 	opts := &goredis.UniversalOptions{
 		Addrs:            c.Addresses,
 		MasterName:       c.MasterName,
@@ -196,36 +209,14 @@ func (c connection) options() (*goredis.UniversalOptions, error) {
 		ClientName:            "dcrgate",
 	}
 	if c.TLS != nil {
-		cfg, err := c.TLS.config()
+		cfg, err := c.TLS.Make(ctx)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("redis store: tls: %w", err)
+		}
+		if cfg.InsecureSkipVerify {
+			ctx.Logger().Warn("redis store: tls_insecure_skip_verify is on: the Redis servers are not authenticated")
 		}
 		opts.TLSConfig = cfg
 	}
 	return opts, nil
-}
-
-func (t *TLS) config() (*tls.Config, error) {
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName}
-	if t.CA != "" {
-		pem, err := os.ReadFile(t.CA)
-		if err != nil {
-			return nil, fmt.Errorf("redis store: tls ca: %w", err)
-		}
-		cfg.RootCAs = x509.NewCertPool()
-		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("redis store: tls ca %s holds no PEM certificate", t.CA)
-		}
-	}
-	if (t.Cert == "") != (t.Key == "") {
-		return nil, errors.New("redis store: tls cert and key go together")
-	}
-	if t.Cert != "" {
-		pair, err := tls.LoadX509KeyPair(t.Cert, t.Key)
-		if err != nil {
-			return nil, fmt.Errorf("redis store: tls client certificate: %w", err)
-		}
-		cfg.Certificates = []tls.Certificate{pair}
-	}
-	return cfg, nil
 }

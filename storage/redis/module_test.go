@@ -15,6 +15,7 @@ import (
 	"github.com/dcrgate/dcrgate/dcr"
 	"github.com/dcrgate/dcrgate/internal/gatewaytest"
 	"github.com/dcrgate/dcrgate/internal/redistest"
+	"github.com/dcrgate/dcrgate/internal/tlsclient"
 	redisstore "github.com/dcrgate/dcrgate/storage/redis"
 )
 
@@ -90,6 +91,38 @@ func TestProvisionRejectsBadConfigs(t *testing.T) {
 	}
 }
 
+func trustFiles(files ...string) tlsclient.Config {
+	var c tlsclient.Config
+	c.CARaw = tlsclient.TrustPoolFiles(files...)
+	return c
+}
+
+// TestUnmarshalCaddyfileTLS: reverse_proxy's tls_* names, and the deprecated tls block giving
+// the same JSON.
+func TestUnmarshalCaddyfileTLS(t *testing.T) {
+	parse := func(in string) string {
+		t.Helper()
+		var s redisstore.Store
+		if err := s.UnmarshalCaddyfile(caddyfile.NewTestDispenser(in)); err != nil {
+			t.Fatalf("%s: %v", in, err)
+		}
+		b, _ := json.Marshal(s.TLS)
+		return string(b)
+	}
+	modern := parse("redis r:6380 {\n tls_trust_pool file /ca.pem\n tls_client_auth /c.pem /k.pem\n tls_server_name redis.internal\n}")
+	legacy := parse("redis r:6380 {\n tls {\n ca /ca.pem\n cert /c.pem\n key /k.pem\n server_name redis.internal\n }\n}")
+	want := `{"ca":{"pem_files":["/ca.pem"],"provider":"file"},"client_certificate_file":"/c.pem","client_certificate_key_file":"/k.pem","server_name":"redis.internal"}`
+	if modern != want || legacy != want {
+		t.Errorf("tls_* gave %s\ntls {} gave %s\nwant %s", modern, legacy, want)
+	}
+	if got := parse("redis r:6380 {\n tls\n}"); got != "{}" {
+		t.Errorf("bare tls gave %s, want {} (TLS on, system roots)", got)
+	}
+	if got := parse("redis r:6380"); got != "null" {
+		t.Errorf("no tls gave %s, want null", got)
+	}
+}
+
 func TestUnmarshalCaddyfile(t *testing.T) {
 	d := caddyfile.NewTestDispenser(`redis 10.0.0.5:6380 {
 		username dcr
@@ -107,7 +140,7 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := redisstore.Store{Address: "10.0.0.5:6380", Username: "dcr", Password: "{env.REDIS_PASSWORD}", DB: 3,
-		Prefix: "bank-a", TLS: &redisstore.TLS{CA: "/ca.pem"}, ReadTimeout: caddy.Duration(750 * time.Millisecond), MinReplicasAck: 2}
+		Prefix: "bank-a", TLS: &redisstore.TLS{Config: trustFiles("/ca.pem")}, ReadTimeout: caddy.Duration(750 * time.Millisecond), MinReplicasAck: 2}
 	got, _ := json.Marshal(&s)
 	wantJSON, _ := json.Marshal(&want)
 	if string(got) != string(wantJSON) {

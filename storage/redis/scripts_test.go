@@ -8,6 +8,8 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/dcrgate/dcrgate/internal/redistest"
 )
 
 // go-redis resends a command whose reply was lost on the connection. The scripts must take
@@ -63,10 +65,7 @@ func TestScriptsRecogniseTheirOwnWrite(t *testing.T) {
 // external tests have the fuller helpers of servers_test.go).
 func startRedisForUnitTest(t *testing.T) string {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Fatal("redis-server is not installed (.ci/run installs it): ", err)
-	}
+	bin := redistest.ServerPath(t) // fails when missing; skips under -short
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -19,6 +19,7 @@ package redis
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -29,6 +30,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dcrgate/dcrgate/dcr"
+	"github.com/dcrgate/dcrgate/internal/tlsclient"
 )
 
 func init() {
@@ -100,15 +102,48 @@ type Cluster struct {
 	Addresses []string `json:"addresses,omitempty"`
 }
 
-// TLS configures TLS to Redis. An empty CA means the system roots.
+// TLS connects to Redis over TLS with reverse_proxy's TLS client options (JSON: ca (a trust
+// pool module), client_certificate_file, client_certificate_key_file, server_name, ...;
+// Caddyfile: tls_trust_pool, tls_client_auth, tls_server_name, ...). Without a trust pool the
+// system roots are trusted.
 type TLS struct {
-	// CA is a PEM file of the roots that sign the server certificates.
-	CA string `json:"ca,omitempty"`
-	// Cert and Key are PEM files of a client certificate, for servers that require one.
+	tlsclient.Config
+	// Cert and Key are PEM files of a client certificate.
+	//
+	// Deprecated: use client_certificate_file and client_certificate_key_file. Likewise a
+	// string ca (a PEM file name) is the previous release's form of a file trust pool.
 	Cert string `json:"cert,omitempty"`
 	Key  string `json:"key,omitempty"`
-	// ServerName overrides the name checked in the server certificate.
-	ServerName string `json:"server_name,omitempty"`
+}
+
+// resolve folds the previous release's fields into the TLS client configuration, warning
+// once per deprecated field.
+func (t *TLS) resolve(log *zap.Logger) (*tlsclient.Config, error) {
+	out := t.Config
+	var legacyCA string
+	if len(out.CARaw) > 0 && out.CARaw[0] == '"' {
+		if err := json.Unmarshal(out.CARaw, &legacyCA); err != nil {
+			return nil, fmt.Errorf("redis store: tls ca: %w", err)
+		}
+		out.CARaw = nil
+	}
+	if legacyCA != "" {
+		log.Warn("redis store: tls.ca as a file name is deprecated; use tls.ca {\"provider\": \"file\", \"pem_files\": [...]} (Caddyfile: tls_trust_pool file <pem>)")
+		if err := out.AddTrustedFiles(legacyCA); err != nil {
+			return nil, fmt.Errorf("redis store: tls ca: %w", err)
+		}
+	}
+	if t.Cert != "" || t.Key != "" {
+		log.Warn("redis store: tls.cert and tls.key are deprecated; use tls.client_certificate_file and tls.client_certificate_key_file (Caddyfile: tls_client_auth <cert> <key>)")
+		if (t.Cert == "") != (t.Key == "") {
+			return nil, errors.New("redis store: tls cert and key go together")
+		}
+		if out.ClientCertificateFile != "" {
+			return nil, errors.New("redis store: tls cert and client_certificate_file are both set")
+		}
+		out.SetClientCertificate(t.Cert, t.Key)
+	}
+	return &out, nil
 }
 
 // CaddyModule returns the Caddy module information.
@@ -147,7 +182,7 @@ func (s *Store) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	client, key, err := acquireClient(conn)
+	client, key, err := acquireClient(ctx, conn)
 	if err != nil {
 		return err
 	}
