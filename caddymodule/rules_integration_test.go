@@ -155,11 +155,7 @@ func TestManagementErrorsUniform(t *testing.T) {
 					resp.Header.Values("WWW-Authenticate")[0] != wantChallenge || len(resp.Header.Values("WWW-Authenticate")) != 1 {
 					t.Fatalf("got %d %s (WWW-Authenticate %q), want 401 %s (%q)", resp.Status, resp.Body, resp.Header.Values("WWW-Authenticate"), wantBody, wantChallenge)
 				}
-				lines := auditLines(g)
-				if len(lines) != before+1 {
-					t.Fatalf("%d new audit lines, want 1", len(lines)-before)
-				}
-				l := lines[before]
+				l := waitAuditLine(t, g, before)
 				if l["client_id"] != tc.id || l["status"] != float64(401) || l["error"] != "invalid_token" || l["operation"] != opName(op.name) ||
 					!strings.Contains(fmt.Sprint(l["reason"]), tc.reason) {
 					t.Fatalf("audit line %v, want reason %q", l, tc.reason)
@@ -170,6 +166,10 @@ func TestManagementErrorsUniform(t *testing.T) {
 			})
 		}
 	}
+	// One audit line per call: 3 registrations, a delete, and the refused calls.
+	if want := 4 + len(cases)*len(ops); len(waitAuditLine(t, g, want-1)) > 0 && len(auditLines(g)) != want {
+		t.Fatalf("%d audit lines, want %d", len(auditLines(g)), want)
+	}
 	// Nothing was changed: the live client still answers its owner, the deleted one stays gone.
 	if resp, err := c1.Get(ctx, id1, tok1); err != nil || resp.Status != http.StatusOK {
 		t.Fatalf("owner's GET: %v %+v", err, resp)
@@ -178,6 +178,19 @@ func TestManagementErrorsUniform(t *testing.T) {
 
 func opName(method string) string {
 	return map[string]string{"GET": "read", "PUT": "update", "DELETE": "delete"}[method]
+}
+
+// waitAuditLine returns audit line i (0-based) once the gateway's stderr has been read that
+// far: the line is written before the response, but reaches the test through a pipe.
+func waitAuditLine(t *testing.T, g *gatewaytest.Gateway, i int) map[string]any {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if lines := auditLines(g); len(lines) > i {
+			return lines[i]
+		} else if time.Now().After(deadline) {
+			t.Fatalf("%d audit lines, want line %d", len(lines), i+1)
+		}
+	}
 }
 
 // auditLines are the gateway's audit log lines so far (Caddy logs JSON to stderr).

@@ -60,7 +60,8 @@ func (a *AccessToken) authorizeManagement(ctx context.Context, x *dcr.Exchange) 
 		return nil
 	}
 	if !boundToCaller(claims, x.ClientCert) {
-		return nil // bound to another certificate than the caller's (RFC 8705 §3)
+		x.RefuseManagement("the client-credentials token is bound to another certificate than the caller's (RFC 8705 §3)")
+		return nil
 	}
 	x.AccessTokenClaims = claims
 	x.ManagementAuthorized = true
