@@ -230,7 +230,11 @@ func (v *Verifier) VerifyClientCertificate(rawCerts [][]byte, verifiedChains [][
 func (v *Verifier) unknown(sts []*CertStatus) error {
 	soft := v.FailMode == FailSoft
 	for _, st := range sts {
-		fields := append(certFields(st), zap.Errors("errors", st.Errors))
+		msgs := make([]string, len(st.Errors))
+		for i, err := range st.Errors {
+			msgs[i] = err.Error()
+		}
+		fields := append(certFields(st), zap.Strings("errors", msgs))
 		if soft {
 			v.logger.Warn("client certificate accepted without a revocation status (fail_mode soft)", fields...)
 			continue
