@@ -55,8 +55,10 @@ func (a *auditor) record(x *dcr.Exchange, status int, e *dcr.Error, took time.Du
 	var event string
 	switch {
 	case e != nil:
-		data["outcome"], data["error"], data["reason"] = outcomeOf(e.Status), e.Code, e.Description
-		fields = append(fields, zap.String("outcome", outcomeOf(e.Status)), zap.String("error", e.Code), zap.String("reason", e.Description))
+		// The reason is the real one, also where the answer is deliberately uninformative
+		// (a refused management call answers the same for every cause).
+		data["outcome"], data["error"], data["reason"] = outcomeOf(e.Status), e.Code, e.AuditReason()
+		fields = append(fields, zap.String("outcome", outcomeOf(e.Status)), zap.String("error", e.Code), zap.String("reason", e.AuditReason()))
 		if e.Cause != nil {
 			fields = append(fields, zap.NamedError("cause", e.Cause))
 		}

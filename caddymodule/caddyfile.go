@@ -50,7 +50,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error)
 //	        default_response_types <type>...
 //	        application_types <type>...
 //	        scopes <scope>...
-//	        role_scopes <role> <scope>...  # repeatable
+//	        role_scopes <role> [<scope>...]  # repeatable; merged per role over the
+//	                                         # defaults; a role alone allows no scope
 //	        always_allowed_scopes <scope>...
 //	        require_id_token_signed_response_alg true|false
 //	        max_redirect_uri_length <n>
@@ -168,13 +169,16 @@ func (h *Handler) unmarshalProfile(d *caddyfile.Dispenser) error {
 		}
 		switch name {
 		case "role_scopes":
-			if len(args) < 2 {
-				return d.Errf("profile: role_scopes <role> <scope>...")
-			}
 			if p.RoleScopes == nil {
 				p.RoleScopes = map[string][]string{}
 			}
-			p.RoleScopes[args[0]] = append(p.RoleScopes[args[0]], args[1:]...)
+			// A role alone allows no scope (an empty list, not null, so the role still
+			// replaces its default).
+			scopes := p.RoleScopes[args[0]]
+			if scopes == nil {
+				scopes = []string{}
+			}
+			p.RoleScopes[args[0]] = append(scopes, args[1:]...)
 		case "require_id_token_signed_response_alg":
 			b, err := strconv.ParseBool(args[0])
 			if err != nil || len(args) != 1 {

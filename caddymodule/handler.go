@@ -34,7 +34,8 @@ const DefaultMaxBodySize = 64 << 10
 // Handler is the OB DCR endpoint. It owns POST {endpoint} and GET/PUT/DELETE
 // {endpoint}/{client_id}; every other request goes to the next handler untouched.
 type Handler struct {
-	// Endpoint is the registration path; default "/register".
+	// Endpoint is the registration path; default "/register". It is matched as Caddy's
+	// `path` matcher matches it and {endpoint}/* (see route.go).
 	Endpoint string `json:"endpoint,omitempty"`
 	// PublicURL is the absolute URL clients use for the endpoint, used to build
 	// registration_client_uri; default https://{request host}{endpoint}.
@@ -57,7 +58,11 @@ type Handler struct {
 	// RegistrarRaw turns checked requests into registrations (dcr.registrars.*); default local.
 	RegistrarRaw json.RawMessage `json:"registrar,omitempty" caddy:"namespace=dcr.registrars inline_key=registrar"`
 
-	protections []namedProtection
+	// endpointMatcher is Caddy's path matcher for {endpoint} and {endpoint}/*: every path
+	// it takes is a DCR path (see route.go), so that no spelling of the endpoint that a
+	// `path` matcher elsewhere in the config would take reaches the backend unnoticed.
+	endpointMatcher caddyhttp.MatchPath
+	protections     []namedProtection
 	// afterAuth is the index of the first protection that runs after the caller of a
 	// management call is authorized (the ones ranked below authRank authenticate it).
 	afterAuth int
@@ -128,10 +133,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if events, err := ctx.AppIfConfigured("events"); err == nil && events != nil {
 		h.audit.events, _ = events.(*caddyevents.App)
 	}
-	if h.Endpoint == "" {
-		h.Endpoint = "/register"
+	if err := h.provisionEndpoint(ctx); err != nil {
+		return err
 	}
-	h.Endpoint = strings.TrimSuffix(h.Endpoint, "/")
 	if h.MaxBodySize == 0 {
 		h.MaxBodySize = DefaultMaxBodySize
 	}
@@ -218,8 +222,8 @@ func (h *Handler) provisionStore(ctx caddy.Context) error {
 
 // Validate checks the configuration as a whole.
 func (h *Handler) Validate() error {
-	if !strings.HasPrefix(h.Endpoint, "/") {
-		return fmt.Errorf("dcr: endpoint %q must start with /", h.Endpoint)
+	if err := validEndpoint(h.Endpoint); err != nil {
+		return err
 	}
 	if h.MaxBodySize < 0 {
 		return errors.New("dcr: max_body_size must not be negative")
@@ -261,45 +265,16 @@ func (h *Handler) Cleanup() error {
 
 // ServeHTTP routes DCR calls to the pipeline and everything else to next.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	op, clientID, allow, ok := h.route(r)
+	rt, ok := h.route(r)
 	if !ok {
 		return next.ServeHTTP(w, r)
 	}
-	if op == "" {
-		e := &dcr.Error{Status: http.StatusMethodNotAllowed, Code: dcr.CodeInvalidRequest,
-			Description: fmt.Sprintf("method %s is not allowed here (allowed: %s)", r.Method, allow),
-			Header:      http.Header{"Allow": {allow}}}
-		e.Write(w)
+	if rt.refusal != nil {
+		rt.refusal.Write(w)
 		return nil
 	}
-	h.serveDCR(w, r, op, clientID, next)
+	h.serveDCR(w, r, rt.op, rt.clientID, next)
 	return nil
-}
-
-// route says whether r is a DCR call: the operation and client_id, or the Allow header value
-// when the path is a DCR path but the method is not one it takes.
-func (h *Handler) route(r *http.Request) (op dcr.Operation, clientID, allow string, ok bool) {
-	path := r.URL.Path
-	if path == h.Endpoint {
-		if r.Method == http.MethodPost {
-			return dcr.OpRegister, "", "", true
-		}
-		return "", "", "POST", true
-	}
-	rest, found := strings.CutPrefix(path, h.Endpoint)
-	if !found || len(rest) < 2 || rest[0] != '/' || strings.Contains(rest[1:], "/") {
-		return "", "", "", false
-	}
-	rest = rest[1:]
-	switch r.Method {
-	case http.MethodGet:
-		return dcr.OpRead, rest, "", true
-	case http.MethodPut:
-		return dcr.OpUpdate, rest, "", true
-	case http.MethodDelete:
-		return dcr.OpDelete, rest, "", true
-	}
-	return "", "", "GET, PUT, DELETE", true
 }
 
 // Interface guards

@@ -261,6 +261,10 @@ func TestBadRequestsThroughServer(t *testing.T) {
 				t.Fatalf("Content-Type %q", ct)
 			}
 			switch tc.status {
+			case 413:
+				if d, _ := body["error_description"].(string); !strings.Contains(d, "larger than 64 KiB") {
+					t.Fatalf("413 does not state the limit: %q", d)
+				}
 			case 405:
 				if resp.Header.Get("Allow") == "" {
 					t.Fatal("405 without Allow")

@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -89,8 +90,8 @@ func (h *Handler) run(x *dcr.Exchange) (int, map[string]any, error) {
 	if err := h.protect(ctx, x, h.protections[:h.afterAuth]); err != nil {
 		return 0, nil, err
 	}
-	if x.Operation != dcr.OpRegister && (x.Existing == nil || !x.ManagementAuthorized) {
-		return 0, nil, errNotAuthorized()
+	if x.Operation != dcr.OpRegister && (x.Existing == nil || x.ManagementRefusal != "" || !x.ManagementAuthorized) {
+		return 0, nil, managementRefused(x)
 	}
 	if err := h.protect(ctx, x, h.protections[h.afterAuth:h.postProfile]); err != nil {
 		return 0, nil, err
@@ -121,6 +122,9 @@ func (h *Handler) run(x *dcr.Exchange) (int, map[string]any, error) {
 		creds map[string]any
 	)
 	start = time.Now()
+	if x.Operation == dcr.OpRegister || x.Operation == dcr.OpUpdate {
+		x.Store = namingStore{Store: h.store, names: x.MetadataNames}
+	}
 	switch x.Operation {
 	case dcr.OpRegister:
 		rec, creds, err = h.registrar.Register(ctx, x)
@@ -137,6 +141,10 @@ func (h *Handler) run(x *dcr.Exchange) (int, map[string]any, error) {
 	}
 	for _, f := range x.AfterCommit {
 		f()
+	}
+	if rec != nil {
+		// The answer uses the client's names like every later GET of the stored record.
+		rec.MetadataNames = x.MetadataNames
 	}
 	switch x.Operation {
 	case dcr.OpRegister:
@@ -163,7 +171,7 @@ func (h *Handler) readBody(x *dcr.Exchange) error {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			return &dcr.Error{Status: http.StatusRequestEntityTooLarge, Code: dcr.CodeInvalidRequest,
-				Description: "the request body is larger than the limit of this endpoint"}
+				Description: "the request body is larger than " + formatSize(h.MaxBodySize) + ", the limit of this endpoint"}
 		}
 		return &dcr.Error{Status: http.StatusBadRequest, Code: dcr.CodeInvalidRequest,
 			Description: "the request body could not be read", Cause: err}
@@ -205,8 +213,20 @@ func (h *Handler) loadForManagement(x *dcr.Exchange) error {
 	return nil
 }
 
-func errNotAuthorized() *dcr.Error {
-	return dcr.InvalidToken("the access token is not valid for this client")
+// managementRefused is the one answer to an unauthorized read/update/delete, with the real
+// reason for the audit log: an unknown client first (whatever else is wrong, that is what the
+// call ran into), then what a protection refused, then the registration access token.
+func managementRefused(x *dcr.Exchange) *dcr.Error {
+	switch {
+	case x.Existing == nil:
+		return dcr.NotAuthorized("no live registration has this client_id (never registered, or deleted)")
+	case x.ManagementRefusal != "":
+		return dcr.NotAuthorized(x.ManagementRefusal)
+	case x.BearerToken == "":
+		return dcr.NotAuthorized("no access token was sent")
+	default:
+		return dcr.NotAuthorized("the access token is not the registration access token of this client_id")
+	}
 }
 
 func (h *Handler) protect(ctx context.Context, x *dcr.Exchange, ps []namedProtection) error {
@@ -235,6 +255,11 @@ func (h *Handler) applyProfile(x *dcr.Exchange) error {
 		// signed_request is not configured: the operator accepts unsigned payloads.
 		claims = x.UnverifiedClaims
 	}
+	if x.Operation == dcr.OpUpdate {
+		if err := checkUpdateClientID(claims, x.ClientID); err != nil {
+			return err
+		}
+	}
 	md, derr := obprofile.Apply(&h.Profile, obprofile.Input{Claims: claims, SSA: x.SoftwareStatement, ClientCert: x.ClientCert})
 	if derr != nil {
 		return derr
@@ -252,7 +277,49 @@ func (h *Handler) applyProfile(x *dcr.Exchange) error {
 		}
 	}
 	x.Metadata = md
+	x.MetadataNames = obprofile.SentNames(claims)
 	return nil
+}
+
+// checkUpdateClientID: RFC 7592 §2.2 has the client send its client_id in an update, and the
+// value must be the client_id being updated; a body naming another client is refused rather
+// than silently applied to the one in the path. Omitting it is accepted (OB clients send the
+// registration request again, which has none).
+func checkUpdateClientID(claims map[string]any, clientID string) error {
+	v, ok := claims["client_id"]
+	if !ok || v == nil {
+		return nil
+	}
+	s, isString := v.(string)
+	if !isString {
+		return dcr.BadMetadata("client_id must be a string, not %s", jose.JSONType(v))
+	}
+	if s != clientID {
+		return dcr.BadMetadata("client_id %s of the request does not match the client_id being updated (%s)", quoteShort(s), quoteShort(clientID))
+	}
+	return nil
+}
+
+// quoteShort quotes a client-supplied value for a description, cut short.
+func quoteShort(s string) string {
+	const max = 64
+	if len(s) > max {
+		s = strings.ToValidUTF8(s[:max], "") + "..."
+	}
+	return strconv.Quote(s)
+}
+
+// formatSize writes a byte count the way a limit is configured: in KiB or MiB when it is a
+// whole number of them.
+func formatSize(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return strconv.FormatInt(n>>20, 10) + " MiB"
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return strconv.FormatInt(n>>10, 10) + " KiB"
+	default:
+		return strconv.FormatInt(n, 10) + " bytes"
+	}
 }
 
 // commitClaims records the request's one-time keys now that every check has passed; the
@@ -291,7 +358,7 @@ func (h *Handler) storeError(err error) error {
 	case errors.As(err, &e):
 		return e
 	case errors.Is(err, dcr.ErrNotFound):
-		return errNotAuthorized()
+		return dcr.NotAuthorized("the registration was deleted while the call was processed")
 	case errors.Is(err, dcr.ErrConflict):
 		return &dcr.Error{Status: http.StatusConflict, Code: dcr.CodeInvalidClientMetadata,
 			Description: "the registration was changed concurrently; retry the request", Cause: err}

@@ -48,7 +48,7 @@ func reload(t *testing.T, admin, path string) error {
 // of the old directory is refused. A reload that fails validation leaves the running config
 // working.
 func TestReloadAfterSandboxRotation(t *testing.T) {
-	block := strings.ReplaceAll(gatewaytest.DefaultDCRBlock, "trusted_roots {{SANDBOX}}/ca/bundle.pem", "tls_trust_pool file {{SANDBOX}}/ca/bundle.pem")
+	block := gatewaytest.DefaultDCRBlock
 	g, admin := startReloadable(t, gatewaytest.Options{TPPs: 2, DCRBlock: block})
 	wantCreated(t, register(t, newClient(t, g, 1), ""))
 	oldSSA, err := os.ReadFile(g.Sandbox.TPP(1).SSAFile)

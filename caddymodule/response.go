@@ -14,7 +14,9 @@ var ssaEnvelopeClaims = map[string]bool{"iss": true, "iat": true, "exp": true, "
 // registrationResponse is the OB DCR v3.2 response shape: the registered metadata, the SSA
 // claims flattened as top-level attributes (registered metadata wins on a clash), the
 // software_statement, and the RFC 7591/7592 attributes: client_id, client_id_issued_at,
-// registration_client_uri and, on creation only, the one-time credentials.
+// registration_client_uri and, on creation only, the one-time credentials. A claim the client
+// sent under another name (rec.MetadataNames: tls_client_auth_dn, the OB DCR v3.1 name of
+// tls_client_auth_subject_dn) answers under the name it was sent under.
 func registrationResponse(rec *dcr.Registration, creds map[string]any, endpointURL string) map[string]any {
 	out := make(map[string]any, len(rec.Metadata)+len(rec.SSAClaims)+8)
 	for k, v := range rec.SSAClaims {
@@ -24,6 +26,17 @@ func registrationResponse(rec *dcr.Registration, creds map[string]any, endpointU
 	}
 	for k, v := range rec.Metadata {
 		out[k] = v
+	}
+	// Each claim answers under the name(s) the client sent it under.
+	for name, sent := range rec.MetadataNames {
+		v, ok := rec.Metadata[name]
+		if !ok || len(sent) == 0 {
+			continue
+		}
+		delete(out, name)
+		for _, n := range sent {
+			out[n] = v
+		}
 	}
 	out["software_statement"] = rec.SoftwareStatement
 	out["client_id"] = rec.ClientID

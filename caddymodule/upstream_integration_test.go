@@ -65,8 +65,22 @@ func upstreamOptions(port, backendPort int) gatewaytest.Options {
 
 func startUpstream(t *testing.T) (*gatewaytest.Gateway, *gatewaytest.OIDCProvider) {
 	t.Helper()
+	return startUpstreamWith(t, "")
+}
+
+// startUpstreamWith is startUpstream with more lines in the `registrar upstream` block.
+func startUpstreamWith(t *testing.T, registrarLines string) (*gatewaytest.Gateway, *gatewaytest.OIDCProvider) {
+	t.Helper()
 	port, backendPort := gatewaytest.FreePort(t), gatewaytest.FreePort(t)
-	g := gatewaytest.Start(t, upstreamOptions(port, backendPort))
+	o := upstreamOptions(port, backendPort)
+	if registrarLines != "" {
+		const iat = "initial_access_token {env.AS_INITIAL_ACCESS_TOKEN}\n"
+		if !strings.Contains(o.DCRBlock, iat) {
+			t.Fatal("no registrar block to add to")
+		}
+		o.DCRBlock = strings.Replace(o.DCRBlock, iat, iat+registrarLines+"\n", 1)
+	}
+	g := gatewaytest.Start(t, o)
 	as := gatewaytest.StartOIDCProvider(t, gatewaytest.OIDCProviderOptions{
 		Issuer: g.BaseURL, InitialAccessToken: upstreamIAT, Port: backendPort,
 		TrustedCAFile: g.Sandbox.Files.CABundle, GatewayClientID: "dcrgate", GatewayClientSecret: upstreamGatewaySecret,

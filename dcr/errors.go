@@ -35,6 +35,9 @@ type Error struct {
 	Header http.Header `json:"-"`
 	// Cause is the internal reason, logged but never sent to the client.
 	Cause error `json:"-"`
+	// Reason is what the audit log records instead of Description when the description is
+	// deliberately uninformative (NotAuthorized): the real reason, never sent to the client.
+	Reason string `json:"-"`
 }
 
 func (e *Error) Error() string {
@@ -89,6 +92,27 @@ func InvalidToken(format string, args ...any) *Error {
 	e := newErr(http.StatusUnauthorized, CodeInvalidToken, format, args...)
 	e.Header = http.Header{"Www-Authenticate": {`Bearer error="invalid_token"`}}
 	return e
+}
+
+// NotAuthorizedDescription is the one description of every refused management call.
+const NotAuthorizedDescription = "the access token or TLS client certificate does not authorize this call for this client_id"
+
+// NotAuthorized is the answer to a read, update or delete that is not authorized: the same
+// status, code, description and challenge whether the client is unknown, deleted, or the
+// token or certificate is wrong, so that nobody learns whether a client exists. reason is
+// the real one, for the audit log only.
+func NotAuthorized(reason string) *Error {
+	e := InvalidToken(NotAuthorizedDescription)
+	e.Reason = reason
+	return e
+}
+
+// AuditReason is the reason an audit log records for e: Reason when set, else Description.
+func (e *Error) AuditReason() string {
+	if e.Reason != "" {
+		return e.Reason
+	}
+	return e.Description
 }
 
 // Unavailable is a 503: a store, a key source or a backend that is down. Nothing was written.

@@ -73,10 +73,20 @@ type Exchange struct {
 	// management calls another way (client-credentials tokens) may grant or withdraw it.
 	// The handler refuses the call with 401 unless it is true once the protections are done.
 	ManagementAuthorized bool
+	// ManagementRefusal, once set (with RefuseManagement), refuses a read/update/delete
+	// whatever ManagementAuthorized says, and says why for the audit log only: the answer is
+	// the uniform NotAuthorized whatever the reason. A protection refuses this way rather than
+	// by returning an error, so that every authenticating protection still runs and a call
+	// costs and answers the same whether or not the client exists (a token verifier that is
+	// down answers 503 for known and unknown clients alike).
+	ManagementRefusal string
 
 	// Metadata is the client metadata to register, after the OB profile rules (and policy
 	// overrides) have been applied.
 	Metadata map[string]any
+	// MetadataNames are the names the client sent metadata under where they differ from the
+	// registered ones (see Registration.MetadataNames); set with Metadata.
+	MetadataNames map[string][]string
 
 	// Claims are one-time keys (replayed jti, consumed tokens) that the handler records only
 	// once every check has passed, so a rejected request consumes nothing.
@@ -107,4 +117,12 @@ type SoftwareStatement struct {
 	Roles        []string
 	// RedirectURIs are the software_redirect_uris.
 	RedirectURIs []string
+}
+
+// RefuseManagement refuses the read/update/delete of x (see ManagementRefusal); the first
+// reason given is kept.
+func (x *Exchange) RefuseManagement(reason string) {
+	if x.ManagementRefusal == "" {
+		x.ManagementRefusal = reason
+	}
 }

@@ -13,6 +13,11 @@ type Registration struct {
 	// Metadata is the registered client metadata, as returned to the client (without the
 	// flattened SSA claims, which come from SSAClaims).
 	Metadata map[string]any `json:"metadata"`
+	// MetadataNames maps a registered metadata name to the names the client sent it under,
+	// when they differ: an OB DCR v3.1 client's tls_client_auth_dn is registered as
+	// tls_client_auth_subject_dn (so the policy and the backend see one name) and answered as
+	// tls_client_auth_dn ({"tls_client_auth_subject_dn": ["tls_client_auth_dn"]}).
+	MetadataNames map[string][]string `json:"metadata_names,omitempty"`
 	// SoftwareStatement is the compact SSA the registration was made (or last updated) with.
 	SoftwareStatement string         `json:"software_statement"`
 	SSAClaims         map[string]any `json:"ssa_claims"`
@@ -48,6 +53,12 @@ func (r *Registration) Clone() *Registration {
 	c.Metadata = cloneMap(r.Metadata)
 	c.SSAClaims = cloneMap(r.SSAClaims)
 	c.Backend = cloneMap(r.Backend)
+	if r.MetadataNames != nil {
+		c.MetadataNames = make(map[string][]string, len(r.MetadataNames))
+		for k, v := range r.MetadataNames {
+			c.MetadataNames[k] = append([]string(nil), v...)
+		}
+	}
 	if r.DeletedAt != nil {
 		t := *r.DeletedAt
 		c.DeletedAt = &t

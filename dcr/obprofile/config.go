@@ -29,6 +29,8 @@
 //   - application_type defaults to the first of ApplicationTypes ("web" by default).
 //   - tls_client_auth_subject_dn is stored as the client wrote it (after checking it matches
 //     the certificate with package dn), so the authorization server sees the client's value.
+//     Its OB DCR v3.1 name tls_client_auth_dn is accepted and registered under the v3.2 name
+//     (both sent: the values must be equal); SentNames tells the responses which name to use.
 //   - For CIBA both backchannel_user_code_parameter (the CIBA client metadata name) and
 //     backchannel_user_code_parameter_supported are accepted and must be false.
 package obprofile
@@ -79,8 +81,10 @@ type Config struct {
 	// Scopes are every scope a client may register. Default openid, accounts, payments,
 	// fundsconfirmations.
 	Scopes []string `json:"scopes,omitempty"`
-	// RoleScopes maps an SSA software_role to the scopes it allows. Default AISP: accounts,
-	// PISP: payments, CBPII: fundsconfirmations.
+	// RoleScopes maps an SSA software_role to the scopes it allows. Defaults AISP: accounts,
+	// PISP: payments, CBPII: fundsconfirmations. Merged per role: a configured role replaces
+	// that role's default (roles match case-insensitively) and the other defaults stay, each
+	// narrowed to Scopes; a role configured with no scopes allows none.
 	RoleScopes map[string][]string `json:"role_scopes,omitempty"`
 	// AlwaysAllowedScopes are allowed whatever the roles. Default openid.
 	AlwaysAllowedScopes []string `json:"always_allowed_scopes,omitempty"`
@@ -92,7 +96,18 @@ type Config struct {
 	MaxRedirectURILength int `json:"max_redirect_uri_length,omitempty"`
 }
 
-// SetDefaults fills every empty field with its default. It never changes a set field.
+// DefaultRoleScopes are the role_scopes every configuration starts from (see RoleScopes).
+func DefaultRoleScopes() map[string][]string {
+	return map[string][]string{
+		"AISP":  {"accounts"},
+		"PISP":  {"payments"},
+		"CBPII": {"fundsconfirmations"},
+	}
+}
+
+// SetDefaults fills every empty field with its default, and RoleScopes' missing roles with
+// theirs. It never changes a set value (RoleScopes is replaced by a merged copy, so a Config
+// copied before SetDefaults keeps its own map).
 func (c *Config) SetDefaults() {
 	if len(c.AuthMethods) == 0 {
 		c.AuthMethods = []string{AuthTLSClientAuth, AuthPrivateKeyJWT}
@@ -115,13 +130,7 @@ func (c *Config) SetDefaults() {
 	if len(c.Scopes) == 0 {
 		c.Scopes = []string{"openid", "accounts", "payments", "fundsconfirmations"}
 	}
-	if len(c.RoleScopes) == 0 {
-		c.RoleScopes = map[string][]string{
-			"AISP":  {"accounts"},
-			"PISP":  {"payments"},
-			"CBPII": {"fundsconfirmations"},
-		}
-	}
+	c.RoleScopes = mergeRoleScopes(c.RoleScopes, DefaultRoleScopes(), c.Scopes)
 	if len(c.AlwaysAllowedScopes) == 0 {
 		c.AlwaysAllowedScopes = []string{"openid"}
 	}
@@ -132,6 +141,33 @@ func (c *Config) SetDefaults() {
 	if c.MaxRedirectURILength == 0 {
 		c.MaxRedirectURILength = 256
 	}
+}
+
+// mergeRoleScopes returns a new map with the roles of set and every role of defaults that set
+// does not name (compared case-insensitively, as roles are matched). A default role keeps
+// only the scopes among offered: a deployment that offers fewer scopes narrows the defaults
+// with it (a configured role must name offered scopes, as Validate checks).
+func mergeRoleScopes(set, defaults map[string][]string, offered []string) map[string][]string {
+	out := make(map[string][]string, len(set)+len(defaults))
+	for r, scopes := range set {
+		out[r] = scopes
+	}
+defaults:
+	for r, scopes := range defaults {
+		for s := range set {
+			if strings.EqualFold(s, r) {
+				continue defaults
+			}
+		}
+		kept := []string{}
+		for _, sc := range scopes {
+			if slices.Contains(offered, sc) {
+				kept = append(kept, sc)
+			}
+		}
+		out[r] = kept
+	}
+	return out
 }
 
 // requireIDTokenAlg reads RequireIDTokenSignedResponseAlg with its default.
@@ -193,7 +229,12 @@ func (c *Config) Validate() error {
 		roles = append(roles, r)
 	}
 	sort.Strings(roles)
-	for _, r := range roles {
+	for i, r := range roles {
+		for _, other := range roles[:i] {
+			if strings.EqualFold(r, other) {
+				return fmt.Errorf("role_scopes: %q and %q name the same role (roles are matched case-insensitively)", other, r)
+			}
+		}
 		if err := checkList("role_scopes["+r+"]", d.RoleScopes[r], d.Scopes); err != nil {
 			return err
 		}

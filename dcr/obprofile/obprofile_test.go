@@ -443,6 +443,8 @@ func FuzzApply(f *testing.F) {
 	f.Add(`{"grant_types":["urn:openid:params:grant-type:ciba"],"backchannel_token_delivery_mode":"ping","backchannel_client_notification_endpoint":"https://a/b"}`)
 	f.Add(`{"redirect_uris":"https://x","scope":7,"response_types":[null],"grant_types":{}}`)
 	f.Add(`{"tls_client_auth_subject_dn":"CN=a\\,b+O=#0c0161","token_endpoint_auth_method":"tls_client_auth"}`)
+	f.Add(`{"tls_client_auth_dn":"CN=a","tls_client_auth_subject_dn":"CN=a","token_endpoint_auth_method":"tls_client_auth"}`)
+	f.Add(`{"tls_client_auth_dn":7,"token_endpoint_auth_method":"private_key_jwt"}`)
 	cert := newCert(f)
 	f.Fuzz(func(t *testing.T, body string) {
 		for _, useNumber := range []bool{false, true} {

@@ -38,6 +38,7 @@ type Rule struct {
 var Rules = []Rule{
 	{"software_id", CheckSoftwareID},
 	{"token_endpoint_auth_method", CheckTokenEndpointAuthMethod},
+	{"v3.1 names", CheckV31Names},
 	{"tls_client_auth_subject_dn", CheckTLSClientAuthSubjectDN},
 	{"token_endpoint_auth_signing_alg", CheckTokenEndpointAuthSigningAlg},
 	{"id_token_signed_response_alg", CheckIDTokenSignedResponseAlg},
@@ -115,13 +116,14 @@ func CheckTokenEndpointAuthMethod(cfg *Config, _ Input, md map[string]any) *dcr.
 // CheckTLSClientAuthSubjectDN: tls_client_auth_subject_dn is required with tls_client_auth and
 // refused with any other method; it must name the subject of the TLS client certificate the
 // request came with (compared with package dn), so that a client can only bind itself to a
-// certificate it holds.
+// certificate it holds. Messages name the claim as the client sent it (tls_client_auth_dn
+// for an OB DCR v3.1 client, see CheckV31Names).
 func CheckTLSClientAuthSubjectDN(_ *Config, in Input, md map[string]any) *dcr.Error {
-	const name = "tls_client_auth_subject_dn"
-	s, ok, err := stringClaim(md, name)
+	s, ok, err := stringClaim(md, "tls_client_auth_subject_dn")
 	if err != nil {
 		return err
 	}
+	name := sentAs(in, "tls_client_auth_subject_dn")
 	method := authMethod(md)
 	if method != AuthTLSClientAuth {
 		if ok {

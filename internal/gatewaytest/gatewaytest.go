@@ -118,13 +118,13 @@ const DefaultDCRBlock = `
 				software_modes Test Live
 			}
 			fetch {
-				trusted_roots {{SANDBOX}}/ca/bundle.pem
+				tls_trust_pool file {{SANDBOX}}/ca/bundle.pem
 			}
 		}
 		signed_request {
 			audience {{BASE}}
 			fetch {
-				trusted_roots {{SANDBOX}}/ca/bundle.pem
+				tls_trust_pool file {{SANDBOX}}/ca/bundle.pem
 			}
 		}
 `

@@ -249,20 +249,21 @@ func TestAuthorizeManagement(t *testing.T) {
 		return x
 	}
 	cases := []struct {
-		name string
-		a    *AccessToken
-		x    *dcr.Exchange
-		want bool
+		name   string
+		a      *AccessToken
+		x      *dcr.Exchange
+		want   bool
+		reason string // of a refusal, for the audit log
 	}{
-		{"read with the registration token", both, mgmt(dcr.OpRead, "rat", true, existing), true},
-		{"read with the client's own token", both, mgmt(dcr.OpRead, ccToken, false, existing), true},
-		{"read with another client's token", both, mgmt(dcr.OpRead, otherToken, false, existing), false},
-		{"read with an expired token", both, mgmt(dcr.OpRead, is.mint(t, is.claims(map[string]any{"client_id": "client-a", "exp": time.Now().Add(-time.Hour).Unix()})), false, existing), false},
-		{"update refuses the registration token", both, mgmt(dcr.OpUpdate, "rat", true, existing), false},
-		{"update with the client's own token", both, mgmt(dcr.OpUpdate, ccToken, false, existing), true},
-		{"delete refuses a client-credentials token", both, mgmt(dcr.OpDelete, ccToken, false, existing), false},
-		{"delete with the registration token", both, mgmt(dcr.OpDelete, "rat", true, existing), true},
-		{"no token", both, mgmt(dcr.OpRead, "", false, existing), false},
+		{"read with the registration token", both, mgmt(dcr.OpRead, "rat", true, existing), true, ""},
+		{"read with the client's own token", both, mgmt(dcr.OpRead, ccToken, false, existing), true, ""},
+		{"read with another client's token", both, mgmt(dcr.OpRead, otherToken, false, existing), false, "the client-credentials token was issued to another client"},
+		{"read with an expired token", both, mgmt(dcr.OpRead, is.mint(t, is.claims(map[string]any{"client_id": "client-a", "exp": time.Now().Add(-time.Hour).Unix()})), false, existing), false, "nor a valid client-credentials token: the token has expired"},
+		{"update refuses the registration token", both, mgmt(dcr.OpUpdate, "rat", true, existing), false, "the registration access token is not accepted for update"},
+		{"update with the client's own token", both, mgmt(dcr.OpUpdate, ccToken, false, existing), true, ""},
+		{"delete refuses a client-credentials token", both, mgmt(dcr.OpDelete, ccToken, false, existing), false, "the access token is not the registration access token of this client_id"},
+		{"delete with the registration token", both, mgmt(dcr.OpDelete, "rat", true, existing), true, ""},
+		{"no token", both, mgmt(dcr.OpRead, "", false, existing), false, "no access token was sent"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -271,6 +272,13 @@ func TestAuthorizeManagement(t *testing.T) {
 			}
 			if tc.x.ManagementAuthorized != tc.want {
 				t.Fatalf("authorized %v, want %v", tc.x.ManagementAuthorized, tc.want)
+			}
+			if (tc.reason == "") != (tc.x.ManagementRefusal == "") || !strings.Contains(tc.x.ManagementRefusal, tc.reason) {
+				t.Fatalf("refusal %q, want %q", tc.x.ManagementRefusal, tc.reason)
+			}
+			// (The real tokens are long; "rat" would match any word.)
+			if len(tc.x.BearerToken) > 20 && strings.Contains(tc.x.ManagementRefusal, tc.x.BearerToken) {
+				t.Fatal("the refusal reason holds the token")
 			}
 		})
 	}

@@ -4,6 +4,7 @@ package mtls
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -24,8 +25,9 @@ func init() {
 // client asks for (checked by the OB profile) and belong to the SSA's software (checked by the
 // software_statement protection). On read, update and delete it must identify the same
 // organisation and software (OU/organizationIdentifier = org_id, CN = software_id) as the
-// registration; anything else is answered as an invalid token, so that a caller learns nothing
-// about registrations it does not own.
+// registration; anything else refuses the call (dcr.Exchange.RefuseManagement), which the
+// handler answers with the same 401 as an unknown client or a wrong token, so that a caller
+// learns nothing about registrations it does not own.
 type MTLS struct{}
 
 // CaddyModule returns the Caddy module information.
@@ -50,11 +52,12 @@ func (MTLS) Protect(_ context.Context, x *dcr.Exchange) error {
 			return nil
 		}
 		if x.ClientCert == nil {
-			return dcr.InvalidToken("the access token or TLS client certificate is not valid for this client")
+			x.RefuseManagement("no TLS client certificate was presented")
+			return nil
 		}
 		org, sw := dcr.CertificateIdentity(x.ClientCert)
 		if org != x.Existing.OrgID || sw != x.Existing.SoftwareID {
-			return dcr.InvalidToken("the access token or TLS client certificate is not valid for this client")
+			x.RefuseManagement(fmt.Sprintf("the TLS client certificate is of org_id %q, software_id %q, not of the registration's", org, sw))
 		}
 		return nil
 	}

@@ -14,7 +14,12 @@ import (
 //	    forward_software_statement          # send the SSA as software_statement; default off
 //	    max_response_size <size>            # largest backend answer; default 64KiB
 //	    timeout <duration>                  # each backend call; default 10s
+//	    certificate_bound_access_tokens on|off  # ask the backend for tokens bound to the client's certificate; default on
 //	}
+//
+// With certificate_bound_access_tokens on, every client is registered in the backend with
+// tls_client_certificate_bound_access_tokens true (RFC 8705 §3) unless its accepted metadata
+// sets the field itself; the TPP's registration shows only what it was accepted with.
 func (u *Upstream) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the module name
 	if d.NextArg() {
@@ -48,6 +53,21 @@ func (u *Upstream) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("max_response_size: %v", err)
 			}
 			u.MaxResponseSize = n
+		case "certificate_bound_access_tokens":
+			var v string
+			if !d.Args(&v) || d.NextArg() {
+				return d.ArgErr()
+			}
+			switch v {
+			case "on":
+				on := true
+				u.CertificateBoundAccessTokens = &on
+			case "off":
+				off := false
+				u.CertificateBoundAccessTokens = &off
+			default:
+				return d.Errf("certificate_bound_access_tokens takes on or off, not %q", v)
+			}
 		case "timeout":
 			dur, err := caddyfileargs.Duration(d, false)
 			if err != nil {

@@ -1,11 +1,73 @@
 package upstream
 
 import (
+	"encoding/json"
 	"slices"
+	"sort"
 	"strings"
 
 	"github.com/dcrgate/dcrgate/dcr"
 )
+
+// certificateBound is the RFC 8705 §3.4 client metadata that asks for access tokens bound to
+// the client's TLS certificate.
+const certificateBound = "tls_client_certificate_bound_access_tokens"
+
+// acceptedMetadata is the registration the TPP sees: the metadata the OB profile and the
+// policy accepted, without envelope claims and without server-assigned attributes (those are
+// the gateway's to present). It is never the translation for the backend nor the backend's
+// answer, which a backend fills with defaults and its own fields.
+func acceptedMetadata(metadata map[string]any) map[string]any {
+	md := make(map[string]any, len(metadata))
+	for k, v := range metadata {
+		md[k] = v
+	}
+	for _, k := range dcr.EnvelopeClaims {
+		delete(md, k)
+	}
+	for _, k := range serverAssigned {
+		delete(md, k)
+	}
+	return md
+}
+
+// bindCertificates asks the backend for certificate-bound access tokens (RFC 8705 §3) unless
+// the client's metadata already says whether it wants them: every OB client calls the token
+// endpoint over mutual TLS, and FAPI requires sender-constrained tokens. A backend that does
+// not know the metadata ignores it (RFC 7591 §2).
+func bindCertificates(md map[string]any) {
+	if _, set := md[certificateBound]; !set {
+		md[certificateBound] = true
+	}
+}
+
+// divergent names the metadata the gateway sent that the backend's answer changed, and the
+// metadata it dropped (values compared as JSON). RFC 7591 §2 lets a server ignore metadata it
+// does not understand; a changed value means the backend registered something other than what
+// the TPP was told.
+func divergent(sent, answer map[string]any) (changed, dropped []string) {
+	for k, v := range sent {
+		if k == "client_id" || k == "software_statement" {
+			continue
+		}
+		got, ok := answer[k]
+		switch {
+		case !ok:
+			dropped = append(dropped, k)
+		case !sameJSON(v, got):
+			changed = append(changed, k)
+		}
+	}
+	sort.Strings(changed)
+	sort.Strings(dropped)
+	return changed, dropped
+}
+
+func sameJSON(a, b any) bool {
+	x, errA := json.Marshal(a)
+	y, errB := json.Marshal(b)
+	return errA == nil && errB == nil && string(x) == string(y)
+}
 
 // backendRequest turns the checked OB registration into a plain RFC 7591 (clientID == "") or
 // RFC 7592 update request for a backend that knows nothing of Open Banking.

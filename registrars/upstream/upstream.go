@@ -3,7 +3,8 @@
 // after dcr (normally reverse_proxy, so upstream TLS, load balancing and health checks stay
 // Caddy's). Once every OB check has passed, the registration becomes a plain RFC 7591 request;
 // updates and deletes become RFC 7592 calls with the backend's registration access token, which
-// the gateway keeps in its store and never shows the TPP.
+// the gateway keeps in its store and never shows the TPP. The TPP's registration is what the
+// gateway accepted; what the backend was asked for is kept beside it, for the backend's sake.
 package upstream
 
 import (
@@ -13,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -43,6 +45,9 @@ const (
 	backendToken        = "registration_access_token"
 	backendClientURI    = "registration_client_uri"
 	backendRegisteredAt = "registered_at"
+	// backendRequested is the metadata last sent to the backend (its translation of the
+	// accepted registration), put back when an update has to be undone.
+	backendRequested = "requested_metadata"
 )
 
 // Upstream provisions clients in the backend.
@@ -61,6 +66,11 @@ type Upstream struct {
 	MaxResponseSize int64 `json:"max_response_size,omitempty"`
 	// Timeout bounds each backend call; default 10s.
 	Timeout caddy.Duration `json:"timeout,omitempty"`
+	// CertificateBoundAccessTokens asks the backend to bind every client's access tokens to
+	// its TLS client certificate (RFC 8705 §3: tls_client_certificate_bound_access_tokens
+	// true), unless the client's accepted metadata says otherwise; default true. Set false
+	// for a backend whose resource servers cannot check the binding.
+	CertificateBoundAccessTokens *bool `json:"certificate_bound_access_tokens,omitempty"`
 
 	initialAccessToken string
 	logger             *zap.Logger
@@ -110,7 +120,8 @@ func (u *Upstream) Validate() error {
 // be stored is undone in the backend (compensation), so neither side keeps half a
 // registration.
 func (u *Upstream) Register(ctx context.Context, x *dcr.Exchange) (*dcr.Registration, map[string]any, error) {
-	resp, err := u.call(ctx, x, http.MethodPost, u.RegistrationPath, u.initialAccessToken, backendRequest(x, "", u.ForwardSoftwareStatement))
+	requested := u.backendRequest(x, "")
+	resp, err := u.call(ctx, x, http.MethodPost, u.RegistrationPath, u.initialAccessToken, requested)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -145,7 +156,7 @@ func (u *Upstream) Register(ctx context.Context, x *dcr.Exchange) (*dcr.Registra
 		ClientID:              created.clientID,
 		SoftwareID:            x.SoftwareStatement.SoftwareID,
 		OrgID:                 x.SoftwareStatement.OrgID,
-		Metadata:              created.metadata,
+		Metadata:              acceptedMetadata(x.Metadata),
 		SoftwareStatement:     x.SoftwareStatement.Raw,
 		SSAClaims:             x.SoftwareStatement.Claims,
 		Directory:             x.SoftwareStatement.Directory,
@@ -155,10 +166,12 @@ func (u *Upstream) Register(ctx context.Context, x *dcr.Exchange) (*dcr.Registra
 			backendToken:        created.token,
 			backendClientURI:    created.clientURI,
 			backendRegisteredAt: x.Now.UTC().Format(time.RFC3339),
+			backendRequested:    withoutClientID(requested),
 		},
 		IssuedAt:  issuedAt,
 		UpdatedAt: x.Now.UTC(),
 	}
+	u.checkAnswer(requested, created)
 	if x.ClientCert != nil {
 		rec.CertSubject = x.ClientCert.Subject.String()
 		sum := sha256.Sum256(x.ClientCert.Raw)
@@ -201,13 +214,14 @@ func (u *Upstream) compensateCreate(ctx context.Context, x *dcr.Exchange, c crea
 }
 
 // Update replaces the client in the backend (RFC 7592 PUT), then the stored record with the
-// backend's answer and its rotated registration access token.
+// accepted metadata and the backend's rotated registration access token.
 func (u *Upstream) Update(ctx context.Context, x *dcr.Exchange) (*dcr.Registration, map[string]any, error) {
 	path, token, err := backendHandle(x.Existing)
 	if err != nil {
 		return nil, nil, badGateway(err, "the registration has no usable backend reference")
 	}
-	resp, err := u.call(ctx, x, http.MethodPut, path, token, backendRequest(x, x.Existing.ClientID, u.ForwardSoftwareStatement))
+	requested := u.backendRequest(x, x.Existing.ClientID)
+	resp, err := u.call(ctx, x, http.MethodPut, path, token, requested)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -218,14 +232,16 @@ func (u *Upstream) Update(ctx context.Context, x *dcr.Exchange) (*dcr.Registrati
 	if err != nil {
 		return nil, nil, badGateway(err, "the authorization server's update answer is not usable")
 	}
+	u.checkAnswer(requested, updated)
 	rotated := updated.token != "" && updated.token != token
 	rec, err := u.storeUpdate(ctx, x, func(rec *dcr.Registration) {
-		rec.Metadata = updated.metadata
+		rec.Metadata = acceptedMetadata(x.Metadata)
 		rec.SoftwareStatement = x.SoftwareStatement.Raw
 		rec.SSAClaims = x.SoftwareStatement.Claims
 		rec.Directory = x.SoftwareStatement.Directory
 		rec.UpdatedAt = x.Now.UTC()
 		rec.Backend = cloneBackend(rec.Backend)
+		rec.Backend[backendRequested] = withoutClientID(requested)
 		if rotated {
 			rec.Backend[backendToken] = updated.token
 		}
@@ -251,7 +267,7 @@ func (u *Upstream) compensateUpdate(ctx context.Context, x *dcr.Exchange, path, 
 		token = newToken
 	}
 	prev := x.Existing
-	body := backendMetadata(prev.Metadata, prev.ClientID)
+	body := previousRequest(prev)
 	resp, err := u.call(ctx, x, http.MethodPut, path, token, body)
 	if err == nil && resp.status != http.StatusOK {
 		err = fmt.Errorf("backend answered %d", resp.status)
@@ -290,6 +306,60 @@ func (u *Upstream) Delete(ctx context.Context, x *dcr.Exchange) error {
 		return u.rejection(resp, "delete")
 	}
 	return dcr.TombstoneLatest(ctx, x.Store, x.Existing, maxCASRetries)
+}
+
+// backendRequest is what the backend is asked to register for x: the accepted metadata
+// translated for an RFC 7591 server, with certificate-bound tokens unless turned off.
+func (u *Upstream) backendRequest(x *dcr.Exchange, clientID string) map[string]any {
+	md := backendRequest(x, clientID, u.ForwardSoftwareStatement)
+	if u.CertificateBoundAccessTokens == nil || *u.CertificateBoundAccessTokens {
+		bindCertificates(md)
+	}
+	return md
+}
+
+// checkAnswer logs (by name only) the metadata the backend did not register as asked. The
+// TPP's registration stays what the gateway accepted; a backend that changes values, or
+// ignores tls_client_certificate_bound_access_tokens (its tokens are then plain bearer
+// tokens), needs its operator.
+func (u *Upstream) checkAnswer(requested map[string]any, answer created) {
+	changed, dropped := divergent(requested, answer.metadata)
+	if len(changed) > 0 {
+		u.logger.Warn("the backend registered metadata other than the gateway asked for; the TPP's registration shows what the gateway accepted",
+			zap.String("client_id", answer.clientID), zap.Strings("metadata", changed))
+	}
+	if requested[certificateBound] == true && slices.Contains(dropped, certificateBound) {
+		u.logger.Warn("the backend ignored tls_client_certificate_bound_access_tokens: its access tokens for this client are not bound to the client's certificate (enable RFC 8705 certificate-bound tokens in the backend, or set certificate_bound_access_tokens off)",
+			zap.String("client_id", answer.clientID))
+	}
+	if len(dropped) > 0 {
+		u.logger.Debug("the backend ignored metadata it does not support", zap.String("client_id", answer.clientID), zap.Strings("metadata", dropped))
+	}
+}
+
+// previousRequest is the backend metadata to restore for a stored registration: what was last
+// sent to the backend, or (for a record stored before that was kept) a translation of its
+// metadata.
+func previousRequest(rec *dcr.Registration) map[string]any {
+	if prev, ok := rec.Backend[backendRequested].(map[string]any); ok {
+		body := make(map[string]any, len(prev)+1)
+		for k, v := range prev {
+			body[k] = v
+		}
+		body["client_id"] = rec.ClientID
+		return body
+	}
+	return backendMetadata(rec.Metadata, rec.ClientID)
+}
+
+func withoutClientID(md map[string]any) map[string]any {
+	c := make(map[string]any, len(md))
+	for k, v := range md {
+		if k != "client_id" {
+			c[k] = v
+		}
+	}
+	return c
 }
 
 // storeUpdate applies change to the record, re-reading it when it changed concurrently (the

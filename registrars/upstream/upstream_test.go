@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -26,7 +27,13 @@ type fakeBackend struct {
 	mu      sync.Mutex
 	clients map[string]string // client_id -> registration access token
 	calls   []string          // "METHOD path bearer"
-	n       int
+	bodies  []map[string]any  // the JSON body of each call (nil without one)
+	// extra is added to every registration answer, as a backend adds its defaults and fields
+	// of its own (and may change what it was sent).
+	extra map[string]any
+	// ignore are metadata the backend leaves out of its answers (it does not support them).
+	ignore []string
+	n      int
 	// reject, when set, answers every call.
 	reject func(w http.ResponseWriter)
 	// rotate issues a new registration access token on PUT.
@@ -48,6 +55,15 @@ func (b *fakeBackend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var body map[string]any
 	if r.Body != nil {
 		_ = json.NewDecoder(r.Body).Decode(&body)
+	}
+	b.bodies = append(b.bodies, clone(body))
+	for k, v := range b.extra {
+		if body != nil {
+			body[k] = v
+		}
+	}
+	for _, k := range b.ignore {
+		delete(body, k)
 	}
 	if r.Method == http.MethodPost && r.URL.Path == "/reg" {
 		if bearer != "iat-secret" {
@@ -89,6 +105,17 @@ func (b *fakeBackend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		delete(b.clients, id)
 		w.WriteHeader(http.StatusNoContent)
 	}
+}
+
+func clone(m map[string]any) map[string]any {
+	if m == nil {
+		return nil
+	}
+	c := make(map[string]any, len(m))
+	for k, v := range m {
+		c[k] = v
+	}
+	return c
 }
 
 func (b *fakeBackend) known(id string) bool {
@@ -189,8 +216,12 @@ func TestRegisterProvisionsTheBackend(t *testing.T) {
 	if rec.Backend[backendToken] != "rat-1" || rec.Backend[backendClientURI] != "https://as.internal/reg/backend-1" {
 		t.Fatalf("backend reference %v", rec.Backend)
 	}
-	if rec.Metadata["jwks_uri"] != "https://keys.example/sw1.jwks" || rec.Metadata["registration_access_token"] != nil {
-		t.Fatalf("stored metadata %v", rec.Metadata)
+	// The backend was given the SSA's keys; the TPP's registration is what was accepted.
+	if b.bodies[0]["jwks_uri"] != "https://keys.example/sw1.jwks" || rec.Metadata["registration_access_token"] != nil {
+		t.Fatalf("backend request %v, stored metadata %v", b.bodies[0], rec.Metadata)
+	}
+	if _, ok := rec.Metadata["jwks_uri"]; ok {
+		t.Fatalf("the backend's translation reached the stored metadata: %v", rec.Metadata)
 	}
 	if rec.IssuedAt.Unix() != 1700000000 {
 		t.Fatalf("client_id_issued_at %v is not the backend's", rec.IssuedAt)
@@ -331,6 +362,12 @@ func TestUpdateStoreFailureRestoresTheBackend(t *testing.T) {
 	calls := b.calls[len(b.calls)-2:]
 	if calls[0] != "PUT /reg/backend-1 rat-1" || calls[1] != "PUT /reg/backend-1 rat-1" {
 		t.Fatalf("calls %v: want the update and its compensation", calls)
+	}
+	// The compensation puts back what the backend was asked for at registration.
+	restored, first := b.bodies[len(b.bodies)-1], clone(b.bodies[0])
+	first["client_id"] = rec.ClientID
+	if !reflect.DeepEqual(restored, first) {
+		t.Fatalf("compensation sent\n %v\nwant the registration's request\n %v", restored, first)
 	}
 }
 

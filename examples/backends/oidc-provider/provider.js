@@ -1,7 +1,8 @@
 // The unaware authorization server behind dcrgate (registrar upstream): node-oidc-provider with
 // plain RFC 7591/7592 registration guarded by an initial access token, client credentials,
-// introspection, revocation, and RFC 8705 mTLS (tls_client_auth and certificate-bound access
-// tokens) where the client certificate is read from a header set by the gateway.
+// introspection, revocation, signed request objects (PS256, ES256) and RFC 8705 mTLS
+// (tls_client_auth and certificate-bound access tokens) where the client certificate is read
+// from a header set by the gateway: the FAPI-shaped server an Open Banking client expects.
 //
 // It knows nothing of Open Banking: the gateway has checked the software statement, the signed
 // request and the OB profile before it asks this server to create a client.
@@ -47,6 +48,10 @@ function signingKeys() {
     { ...ec, kid: 'es256', alg: 'ES256', use: 'sig' },
   ];
 }
+
+// FAPI's algorithms: what an OB client signs request objects and client assertions with. ID
+// tokens also offer RS256, which OpenID Connect requires every provider to support.
+const fapiAlgs = ['PS256', 'ES256'];
 
 // The certificate the gateway forwarded, or undefined.
 function forwardedCertificate(ctx) {
@@ -145,15 +150,18 @@ const provider = new Provider(issuer, {
   scopes: ['openid', 'offline_access', 'accounts', 'payments', 'fundsconfirmations'],
   clientAuthMethods: ['tls_client_auth', 'private_key_jwt', 'client_secret_basic', 'client_secret_post'],
   enabledJWA: {
-    clientAuthSigningAlgValues: ['PS256', 'ES256', 'RS256'],
-    idTokenSigningAlgValues: ['PS256', 'ES256', 'RS256'],
-    requestObjectSigningAlgValues: ['PS256', 'ES256', 'RS256'],
+    clientAuthSigningAlgValues: fapiAlgs,
+    idTokenSigningAlgValues: [...fapiAlgs, 'RS256'],
+    requestObjectSigningAlgValues: fapiAlgs,
   },
   features: {
     devInteractions: { enabled: false },
     clientCredentials: { enabled: true },
     introspection: { enabled: true },
     revocation: { enabled: true },
+    // Signed request objects (JAR): discovery publishes request_object_signing_alg_values_supported,
+    // which an OB client reads to choose its request_object_signing_alg.
+    requestObjects: { enabled: true, requireSignedRequestObject: true },
     registration: {
       enabled: true,
       initialAccessToken,
@@ -178,6 +186,47 @@ const provider = new Provider(issuer, {
   ttl: { ClientCredentials: 600 },
   // Only the gateway reaches this server, over loopback; the public origin is the gateway's.
   routes: { registration: '/reg' },
+});
+
+// A protected resource, as the bank's APIs would be: GET /resource with one of this server's
+// client-credentials tokens answers whose token it is. A certificate-bound token (RFC 8705 §3)
+// is accepted only over a connection with the certificate it is bound to: a resource server
+// must check the binding itself, since introspection only reports it (cnf.x5t#S256), and
+// node-oidc-provider's userinfo, which does check it, takes only tokens of an end user's grant.
+provider.use(async (ctx, next) => {
+  if (ctx.path !== '/resource') {
+    await next();
+    return;
+  }
+  ctx.set('Cache-Control', 'no-store');
+  const refuse = (description) => {
+    ctx.status = 401;
+    ctx.set('WWW-Authenticate', `Bearer error="invalid_token", error_description="${description}"`);
+    ctx.body = { error: 'invalid_token', error_description: description };
+  };
+  if (ctx.method !== 'GET') {
+    ctx.status = 405;
+    return;
+  }
+  const [scheme, value] = (ctx.get('authorization') || '').split(' ');
+  if (scheme?.toLowerCase() !== 'bearer' || !value) {
+    refuse('no bearer token');
+    return;
+  }
+  const token = await provider.ClientCredentials.find(value);
+  if (!token || !(await provider.Client.find(token.clientId))) {
+    refuse('the access token is not active');
+    return;
+  }
+  if (token['x5t#S256']) {
+    const cert = forwardedCertificate(ctx);
+    const thumbprint = cert && crypto.createHash('sha256').update(cert.raw).digest('base64url');
+    if (thumbprint !== token['x5t#S256']) {
+      refuse('the access token is bound to another certificate');
+      return;
+    }
+  }
+  ctx.body = { client_id: token.clientId, scope: token.scope, certificate_bound: Boolean(token['x5t#S256']) };
 });
 
 // X-Forwarded-Proto from the gateway makes generated URLs https.
