@@ -69,7 +69,7 @@ func TestCaddyfileRenamedOptions(t *testing.T) {
 		"max_body_size", "default_policy on", "fetch trusted_roots", "access_token revocation",
 		"access_token client trusted_roots", "single_use false", "profile signing_algs",
 		"require_id_token_signed_response_alg false", "max_response_size",
-		"certificate_bound_access_tokens on", "defaults true",
+		"certificate_bound_access_tokens on", "defaults true", "ocsp on",
 	}
 	for _, w := range want {
 		if !strings.Contains(strings.Join(warned, "\n")+"\n", w+"\n") {
