@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/dcrgate/dcrgate/dcr"
+	"github.com/dcrgate/dcrgate/dcr/jwtclaims"
 	"github.com/dcrgate/dcrgate/internal/jose"
 	"github.com/dcrgate/dcrgate/internal/jwks"
 )
@@ -30,7 +31,7 @@ type Rule struct {
 // Rules are run by Verify in this order, after the signature is verified. The certificate
 // binding comes last: it compares the certificate with the org_id and software_id read before.
 var Rules = []Rule{
-	{"iat, exp, max_age", CheckTimes},
+	{"iat, exp, nbf, max_age", CheckTimes},
 	{"software_id", CheckSoftwareID},
 	{"org_id", CheckOrgID},
 	{"software_roles", CheckSoftwareRoles},
@@ -42,24 +43,26 @@ var Rules = []Rule{
 }
 
 // CheckTimes: iat is required and not in the future; with MaxAge, not older than MaxAge; exp,
-// if present, is not past. Every comparison allows cfg.Leeway.
+// if present, is not past; nbf, if present, is not in the future. Every comparison allows
+// cfg.Leeway. The check is the one every token shares (dcr/jwtclaims); the messages name the
+// software statement.
 func CheckTimes(cfg *Config, st Statement, _ *dcr.SoftwareStatement) *dcr.Error {
-	terr := checkTimeClaims(st.Claims, st.Now, timeRules{Leeway: cfg.Leeway, RequireIssuedAt: true, MaxAge: cfg.MaxAge})
+	_, terr := jwtclaims.CheckTimes(st.Claims, st.Now, jwtclaims.TimeRules{Leeway: cfg.Leeway, RequireIssuedAt: true, MaxAge: cfg.MaxAge})
 	if terr == nil {
 		return nil
 	}
-	switch terr.problem {
-	case timeMissing, timeMalformed:
-		if terr.claim == "iat" {
+	switch terr.Problem {
+	case jwtclaims.Missing, jwtclaims.Malformed:
+		if terr.Claim == "iat" {
 			return dcr.BadSoftwareStatement("software_statement iat is required and must be a NumericDate")
 		}
-		return dcr.BadSoftwareStatement("software_statement %s must be a NumericDate", terr.claim)
-	case timeIssuedInFuture:
-		return dcr.BadSoftwareStatement("software_statement iat is in the future")
-	case timeTooOld:
+		return dcr.BadSoftwareStatement("software_statement %s must be a NumericDate", terr.Claim)
+	case jwtclaims.TooOld:
 		return dcr.BadSoftwareStatement("software_statement was issued more than %s ago", cfg.MaxAge)
-	default: // timeExpired
-		return dcr.BadSoftwareStatement("software_statement has expired")
+	case jwtclaims.IssuedInFuture:
+		return dcr.BadSoftwareStatement("software_statement iat is in the future")
+	default: // expired, not yet valid
+		return dcr.BadSoftwareStatement("%s", terr.Describe("the software_statement"))
 	}
 }
 
