@@ -48,7 +48,7 @@ type Handler struct {
 	// policy; the OB profile rules run after signed_request.
 	ProtectionsRaw []json.RawMessage `json:"protections,omitempty" caddy:"namespace=dcr.protections inline_key=protection"`
 	// DefaultPolicy runs the embedded default registration policy (policies/ in the
-	// repository: roles → scopes, org_status, software_mode per environment, at most 10
+	// repository: org_status, software_mode per environment, at most 10
 	// registrations per software_id, org allow/deny lists) when no `policy` protection is
 	// configured; default true. False (Caddyfile: `default_policy off`) runs no policy.
 	DefaultPolicy *bool `json:"default_policy,omitempty"`

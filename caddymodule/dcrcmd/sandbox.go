@@ -89,6 +89,13 @@ func keepSandbox(w io.Writer, opts sandbox.Options) (int, error) {
 		return ExitRejected, fmt.Errorf("the sandbox in %s was made for %s, not %s (its SSAs point their software_jwks_endpoint there): use another --dir for %s, or replace this one with --force (a new CA and keys)",
 			sb.Dir, sb.BaseURL, want, want)
 	}
+	// A sandbox of the previous release has no CRL and its transport certificates name no
+	// revocation source, so the example Caddyfiles' revocation verifier (fail_mode hard) would
+	// refuse every TPP at the TLS handshake: say so now, not with a failed handshake later.
+	if _, err := os.Stat(sb.Files.IssuingCRL); err != nil {
+		return ExitRejected, fmt.Errorf("the sandbox in %s predates certificate revocation (no %s): its transport certificates name no CRL, so the gateway's revocation verifier would refuse them; replace it with --force (make sandbox), or use another --dir",
+			sb.Dir, sb.Files.IssuingCRL)
+	}
 	fmt.Fprintf(w, "Sandbox %s exists (for %s, %d TPPs); kept as it is\n", sb.Dir, sb.BaseURL, len(sb.TPPs))
 	return ExitOK, nil
 }
