@@ -71,8 +71,8 @@ type Store struct {
 
 	db       *pooledDB
 	released bool
-	logger *zap.Logger
-	now    func() time.Time
+	logger   *zap.Logger
+	now      func() time.Time
 
 	stopSweeper context.CancelFunc
 	sweeperDone chan struct{}
