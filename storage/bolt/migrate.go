@@ -227,3 +227,15 @@ func (s *Store) Check() (*Stats, error) {
 	}
 	return st, nil
 }
+
+// Lookup returns the stored record of clientID, tombstone or not (Get hides tombstones);
+// dcr.ErrNotFound if there is none.
+func (s *Store) Lookup(clientID string) (*dcr.Registration, error) {
+	var rec *dcr.Registration
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		var err error
+		rec, err = loadRecord(tx, []byte(clientID))
+		return err
+	})
+	return rec, err
+}
