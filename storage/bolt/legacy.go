@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 
@@ -20,6 +21,7 @@ const CaddyStoragePrefix = "dcr"
 // checkCaddyStorage opens the file for the implicit default store, unless Caddy's storage
 // holds a registry of the caddy store that was not migrated into it: then the start is
 // refused with the command that migrates it. The check is one listing of the prefix.
+// The caddy store's layout: <prefix>/registrations, <prefix>/index, <prefix>/once.
 func (s *Store) checkCaddyStorage(ctx caddy.Context, logger *zap.Logger) error {
 	storage := ctx.Storage()
 	found := false
@@ -33,7 +35,14 @@ func (s *Store) checkCaddyStorage(ctx caddy.Context, logger *zap.Logger) error {
 			return fmt.Errorf("bolt: checking Caddy storage (%s) for a registry of the caddy store under %q/: %w",
 				storage, CaddyStoragePrefix, err)
 		default:
-			found = len(keys) > 0
+			// Only the caddy store's own directories count: with Caddy's default storage
+			// root, this store's file (dcr/registry.db) is itself under the prefix.
+			for _, k := range keys {
+				switch path.Base(k) {
+				case "registrations", "index", "once":
+					found = true
+				}
+			}
 		}
 	}
 	if !found {

@@ -43,14 +43,18 @@ func loadStore(ctx caddy.Context, path string, implicit bool) (*Store, error) {
 func TestImplicitDefaultRefusesUnmigratedRegistry(t *testing.T) {
 	root := t.TempDir()
 	ctx := loadCaddy(t, root)
-	path := filepath.Join(t.TempDir(), "dcr", "registry.db")
+	// Where the default puts it when Caddy's storage is the default one: under the prefix.
+	path := filepath.Join(root, "dcr", "registry.db")
 
-	// Nothing in Caddy storage: the default starts.
-	s, err := loadStore(ctx, path, true)
-	if err != nil {
-		t.Fatalf("the default store on an empty Caddy storage: %v", err)
+	// Nothing of the caddy store in Caddy storage: the default starts, and starts again with
+	// its own file under dcr/.
+	for range 2 {
+		s, err := loadStore(ctx, path, true)
+		if err != nil {
+			t.Fatalf("the default store on a Caddy storage without a caddy-store registry: %v", err)
+		}
+		_ = s.Cleanup()
 	}
-	_ = s.Cleanup()
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +66,7 @@ func TestImplicitDefaultRefusesUnmigratedRegistry(t *testing.T) {
 	if err := os.WriteFile(legacy, []byte(`{"client_id":"old"}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err = loadStore(ctx, path, true)
+	_, err := loadStore(ctx, path, true)
 	if err == nil {
 		t.Fatal("the default store started while Caddy storage holds an unmigrated registry")
 	}
@@ -79,7 +83,7 @@ func TestImplicitDefaultRefusesUnmigratedRegistry(t *testing.T) {
 	}
 
 	// An existing file without the migration note is refused too (and kept).
-	s, err = loadStore(ctx, path, false)
+	s, err := loadStore(ctx, path, false)
 	if err != nil {
 		t.Fatalf("explicit storage bolt is refused: %v", err)
 	}
