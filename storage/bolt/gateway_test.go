@@ -267,3 +267,51 @@ func TestSecondGatewayOnTheSameFileFails(t *testing.T) {
 		t.Errorf("the first gateway after the second one's failed start: %v %v", r, err)
 	}
 }
+
+// A config reload provisions the new handler while the old one still runs: the new store
+// takes the open file from the pool (a second open would wait for the file lock and fail),
+// and everything registered before is there after.
+func TestReloadKeepsTheRegistry(t *testing.T) {
+	adminPort := gatewaytest.FreePort(t)
+	g := gatewaytest.Start(t, gatewaytest.Options{DCRBlock: block, DefaultStore: true, AdminPort: adminPort})
+	c := tpp(t, g, 1)
+	body, err := c.Sign(c.Claims(), tppclient.SignOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := c.Register(gatewaytest.Context(t), body, "", "")
+	if err != nil || r.Status != 201 {
+		t.Fatalf("register: %v %v", r, err)
+	}
+	st, err := tppclient.StateFromResponse(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		out, err := g.Command("reload", "--force", "--config", filepath.Join(g.Dir, "Caddyfile"), "--adapter", "caddyfile",
+			"--address", fmt.Sprintf("127.0.0.1:%d", adminPort)).CombinedOutput()
+		if err != nil {
+			t.Fatalf("reload #%d: %v\n%s", i+1, err, out)
+		}
+	}
+	ctx := gatewaytest.Context(t)
+	if r, err := c.Get(ctx, st.ClientID, st.RegistrationAccessToken); err != nil || r.Status != 200 {
+		t.Errorf("GET after the reloads: %v %v", r, err)
+	}
+	if r, err := c.Register(ctx, body, "", ""); err != nil || r.Status != 400 {
+		t.Errorf("replay after the reloads: %v %v", r, err)
+	}
+	body2, _ := c.Sign(c.Claims(), tppclient.SignOptions{})
+	if r, err := c.Register(ctx, body2, "", ""); err != nil || r.Status != 201 {
+		t.Errorf("register after the reloads: %v %v", r, err)
+	}
+	g.Stop()
+	s, err := bolt.Open(defaultDBPath(g), nil)
+	if err != nil {
+		t.Fatalf("the file after a stop (the last store let it go?): %v", err)
+	}
+	defer s.Close()
+	if st, err := s.Check(); err != nil || st.Live != 2 || len(st.Problems) > 0 {
+		t.Errorf("the file after reloads: %+v, %v", st, err)
+	}
+}
