@@ -53,7 +53,7 @@ type Handler struct {
 	DefaultPolicy *bool `json:"default_policy,omitempty"`
 	// Profile configures the OB DCR v3.2 metadata rules.
 	Profile obprofile.Config `json:"profile,omitzero"`
-	// StorageRaw is the registration store (dcr.storage.*); default caddy (Caddy's storage).
+	// StorageRaw is the registration store (dcr.storage.*); default bolt (one file in Caddy's data directory).
 	StorageRaw json.RawMessage `json:"storage,omitempty" caddy:"namespace=dcr.storage inline_key=backend"`
 	// RegistrarRaw turns checked requests into registrations (dcr.registrars.*); default local.
 	RegistrarRaw json.RawMessage `json:"registrar,omitempty" caddy:"namespace=dcr.registrars inline_key=registrar"`
@@ -208,7 +208,7 @@ func (h *Handler) provisionStore(ctx caddy.Context) error {
 		return nil
 	}
 	if h.StorageRaw == nil {
-		h.StorageRaw = caddyconfig.JSONModuleObject(struct{}{}, "backend", "caddy", nil)
+		h.StorageRaw = caddyconfig.JSONModuleObject(map[string]any{"check_caddy_storage": true}, "backend", "bolt", nil)
 	}
 	mod, err := ctx.LoadModule(h, "StorageRaw")
 	if err != nil {
