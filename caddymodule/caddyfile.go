@@ -58,7 +58,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error)
 //	        max_redirect_uri_length <n>  # characters, not a size: default 256
 //	    }
 //
-//	    storage <name> [{ ... }]         # dcr.storage.* (JSON "storage": {"storage": "<name>"}); default caddy
+//	    storage <name> [{ ... }]         # dcr.storage.* (JSON "storage": {"storage": "<name>"}); default bolt
 //	    registrar <name> [{ ... }]       # dcr.registrars.* (JSON "registrar": {"registrar": "<name>"}); default local
 //	}
 //

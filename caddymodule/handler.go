@@ -54,7 +54,7 @@ type Handler struct {
 	DefaultPolicy *bool `json:"default_policy,omitempty"`
 	// Profile configures the OB DCR v3.2 metadata rules.
 	Profile obprofile.Config `json:"profile,omitzero"`
-	// StorageRaw is the registration store (dcr.storage.*); default caddy (Caddy's storage).
+	// StorageRaw is the registration store (dcr.storage.*); default bolt (one file in Caddy's data directory).
 	// The module is named by "storage" ("backend" in the previous release).
 	StorageRaw json.RawMessage `json:"storage,omitempty" caddy:"namespace=dcr.storage inline_key=storage"`
 	// RegistrarRaw turns checked requests into registrations (dcr.registrars.*); default local.
@@ -210,7 +210,7 @@ func (h *Handler) provisionStore(ctx caddy.Context) error {
 		return nil
 	}
 	if h.StorageRaw == nil {
-		h.StorageRaw = caddyconfig.JSONModuleObject(struct{}{}, "storage", "caddy", nil)
+		h.StorageRaw = caddyconfig.JSONModuleObject(map[string]any{"check_caddy_storage": true}, "storage", "bolt", nil)
 	}
 	mod, err := ctx.LoadModule(h, "StorageRaw")
 	if err != nil {
