@@ -41,20 +41,22 @@ type Handler struct {
 	// registration_client_uri; default https://{request host}{endpoint}.
 	PublicURL string `json:"public_url,omitempty"`
 	// MaxBodySize bounds the request body in bytes; default 64 KiB. Larger bodies get 413.
-	MaxBodySize int64 `json:"max_body_size,omitempty"`
+	// (max_body_size is the previous release's name; see UnmarshalJSON.)
+	MaxBodySize int64 `json:"max_size,omitempty"`
 	// ProtectionsRaw are the checks (dcr.protections.*). They always run in this order:
 	// mtls, access_token, software_statement, signed_request, any third-party protection,
 	// policy; the OB profile rules run after signed_request.
 	ProtectionsRaw []json.RawMessage `json:"protections,omitempty" caddy:"namespace=dcr.protections inline_key=protection"`
 	// DefaultPolicy runs the embedded default registration policy (policies/ in the
-	// repository: roles → scopes, org_status, software_mode per environment, at most 10
+	// repository: org_status, software_mode per environment, at most 10
 	// registrations per software_id, org allow/deny lists) when no `policy` protection is
 	// configured; default true. False (Caddyfile: `default_policy off`) runs no policy.
 	DefaultPolicy *bool `json:"default_policy,omitempty"`
 	// Profile configures the OB DCR v3.2 metadata rules.
 	Profile obprofile.Config `json:"profile,omitzero"`
-	// StorageRaw is the registration store (dcr.storage.*); default caddy (Caddy's storage).
-	StorageRaw json.RawMessage `json:"storage,omitempty" caddy:"namespace=dcr.storage inline_key=backend"`
+	// StorageRaw is the registration store (dcr.storage.*); default bolt (one file in Caddy's data directory).
+	// The module is named by "storage" ("backend" in the previous release).
+	StorageRaw json.RawMessage `json:"storage,omitempty" caddy:"namespace=dcr.storage inline_key=storage"`
 	// RegistrarRaw turns checked requests into registrations (dcr.registrars.*); default local.
 	RegistrarRaw json.RawMessage `json:"registrar,omitempty" caddy:"namespace=dcr.registrars inline_key=registrar"`
 
@@ -208,7 +210,7 @@ func (h *Handler) provisionStore(ctx caddy.Context) error {
 		return nil
 	}
 	if h.StorageRaw == nil {
-		h.StorageRaw = caddyconfig.JSONModuleObject(struct{}{}, "backend", "caddy", nil)
+		h.StorageRaw = caddyconfig.JSONModuleObject(map[string]any{"check_caddy_storage": true}, "storage", "bolt", nil)
 	}
 	mod, err := ctx.LoadModule(h, "StorageRaw")
 	if err != nil {
@@ -226,7 +228,7 @@ func (h *Handler) Validate() error {
 		return err
 	}
 	if h.MaxBodySize < 0 {
-		return errors.New("dcr: max_body_size must not be negative")
+		return errors.New("dcr: max_size must not be negative")
 	}
 	if err := h.Profile.Validate(); err != nil {
 		return fmt.Errorf("dcr: profile: %w", err)

@@ -65,8 +65,8 @@ type Config struct {
 	AuthMethods []string `json:"token_endpoint_auth_methods,omitempty"`
 	// SigningAlgs are the accepted JWS algorithms for every *_alg claim except
 	// token_endpoint_auth_signing_alg with client_secret_jwt. Default PS256, ES256. "none" and
-	// HS* are refused by Validate.
-	SigningAlgs []string `json:"signing_algs,omitempty"`
+	// HS* are refused by Validate. (signing_algs is the previous release's name.)
+	SigningAlgs []string `json:"algorithms,omitempty"`
 	// GrantTypes are the accepted grant_types. Default authorization_code, client_credentials,
 	// refresh_token, urn:openid:params:grant-type:ciba.
 	GrantTypes []string `json:"grant_types,omitempty"`
@@ -81,7 +81,9 @@ type Config struct {
 	// Scopes are every scope a client may register. Default openid, accounts, payments,
 	// fundsconfirmations.
 	Scopes []string `json:"scopes,omitempty"`
-	// RoleScopes maps an SSA software_role to the scopes it allows. Defaults AISP: accounts,
+	// RoleScopes maps an SSA software_role to the scopes it allows: the one home of roles →
+	// scopes (the registration policy sees the outcome, input.metadata.scope, and keeps no
+	// mapping of its own; docs/policies.md "Who owns which rule"). Defaults AISP: accounts,
 	// PISP: payments, CBPII: fundsconfirmations. Merged per role: a configured role replaces
 	// that role's default (roles match case-insensitively) and the other defaults stay, each
 	// narrowed to Scopes; a role configured with no scopes allows none.
@@ -195,12 +197,12 @@ func (c *Config) Validate() error {
 	for _, a := range d.SigningAlgs {
 		switch {
 		case strings.EqualFold(a, "none"):
-			return fmt.Errorf("signing_algs: %q is refused: registrations must use signed JWTs", a)
+			return fmt.Errorf("algorithms: %q is refused: registrations must use signed JWTs", a)
 		case strings.HasPrefix(strings.ToUpper(a), "HS"):
-			return fmt.Errorf("signing_algs: %q is refused: HMAC algorithms are only accepted for client_secret_jwt, which uses HS256/HS384/HS512 on its own", a)
+			return fmt.Errorf("algorithms: %q is refused: HMAC algorithms are only accepted for client_secret_jwt, which uses HS256/HS384/HS512 on its own", a)
 		}
 	}
-	if err := checkList("signing_algs", d.SigningAlgs, knownSigningAlgs); err != nil {
+	if err := checkList("algorithms", d.SigningAlgs, knownSigningAlgs); err != nil {
 		return err
 	}
 	if err := checkList("grant_types", d.GrantTypes, knownGrantTypes); err != nil {
