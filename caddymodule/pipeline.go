@@ -2,7 +2,6 @@ package caddymodule
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
 	"io"
 	"mime"
@@ -16,8 +15,8 @@ import (
 
 	"github.com/dcrgate/dcrgate/dcr"
 	"github.com/dcrgate/dcrgate/dcr/obprofile"
+	"github.com/dcrgate/dcrgate/dcr/secret"
 	"github.com/dcrgate/dcrgate/internal/jose"
-	"github.com/dcrgate/dcrgate/registrars/local"
 )
 
 // serveDCR runs one DCR call through the pipeline and writes the answer. Every rejection is
@@ -208,7 +207,7 @@ func (h *Handler) loadForManagement(x *dcr.Exchange) error {
 	}
 	x.Existing = rec
 	x.RegistrationTokenValid = token != "" &&
-		subtle.ConstantTimeCompare([]byte(local.HashSecret(token)), []byte(rec.RegistrationTokenHash)) == 1
+		secret.Matches(token, rec.RegistrationTokenHash)
 	x.ManagementAuthorized = x.RegistrationTokenValid
 	return nil
 }

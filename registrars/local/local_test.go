@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/dcrgate/dcrgate/dcr"
+	"github.com/dcrgate/dcrgate/dcr/secret"
 	"github.com/dcrgate/dcrgate/storage/caddystorage"
 )
 
@@ -36,7 +37,7 @@ func TestRegister(t *testing.T) {
 		t.Fatalf("client_id %q is not a UUID v4", rec.ClientID)
 	}
 	token, _ := creds["registration_access_token"].(string)
-	if len(token) < 40 || rec.RegistrationTokenHash != HashSecret(token) || rec.RegistrationTokenHash == token {
+	if len(token) < 40 || rec.RegistrationTokenHash != secret.Hash(token) || rec.RegistrationTokenHash == token {
 		t.Fatalf("token %q stored as %q", token, rec.RegistrationTokenHash)
 	}
 	if _, ok := creds["client_secret"]; ok || rec.ClientSecretHash != "" {
@@ -55,11 +56,11 @@ func TestClientSecretOnlyForSecretMethods(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		secret, _ := creds["client_secret"].(string)
-		if !regexp.MustCompile(`^[0-9A-Za-z]{36}$`).MatchString(secret) {
-			t.Fatalf("%s: secret %q is not 36 base62 characters (OB maximum)", m, secret)
+		clientSecret, _ := creds["client_secret"].(string)
+		if !regexp.MustCompile(`^[0-9A-Za-z]{36}$`).MatchString(clientSecret) {
+			t.Fatalf("%s: secret %q is not 36 base62 characters (OB maximum)", m, clientSecret)
 		}
-		if rec.ClientSecretHash != HashSecret(secret) {
+		if rec.ClientSecretHash != secret.Hash(clientSecret) {
 			t.Fatalf("%s: secret not stored as its hash", m)
 		}
 	}

@@ -21,7 +21,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dcrgate/dcrgate/dcr"
-	"github.com/dcrgate/dcrgate/registrars/local"
+	"github.com/dcrgate/dcrgate/dcr/secret"
 )
 
 func init() {
@@ -143,7 +143,7 @@ func (u *Upstream) Register(ctx context.Context, x *dcr.Exchange) (*dcr.Registra
 		return nil, nil, badGateway(err, "the authorization server does not support registration management")
 	}
 
-	token, err := local.NewToken()
+	token, err := secret.NewToken()
 	if err != nil {
 		u.compensateCreate(ctx, x, created)
 		return nil, nil, err
@@ -160,7 +160,7 @@ func (u *Upstream) Register(ctx context.Context, x *dcr.Exchange) (*dcr.Registra
 		SoftwareStatement:     x.SoftwareStatement.Raw,
 		SSAClaims:             x.SoftwareStatement.Claims,
 		Directory:             x.SoftwareStatement.Directory,
-		RegistrationTokenHash: local.HashSecret(token),
+		RegistrationTokenHash: secret.Hash(token),
 		Backend: map[string]any{
 			backendClientID:     created.clientID,
 			backendToken:        created.token,
@@ -180,7 +180,7 @@ func (u *Upstream) Register(ctx context.Context, x *dcr.Exchange) (*dcr.Registra
 	creds := map[string]any{"registration_access_token": token}
 	if created.secret != "" {
 		// The backend's client secret is the TPP's to keep; the gateway keeps only its hash.
-		rec.ClientSecretHash = local.HashSecret(created.secret)
+		rec.ClientSecretHash = secret.Hash(created.secret)
 		creds["client_secret"] = created.secret
 		creds["client_secret_expires_at"] = created.secretExpiresAt
 	}
