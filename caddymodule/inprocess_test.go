@@ -20,6 +20,8 @@ import (
 	"github.com/dcrgate/dcrgate/internal/sandbox"
 	"github.com/dcrgate/dcrgate/internal/tppclient"
 	_ "github.com/dcrgate/dcrgate/plugins/mtls"
+	// The default policy is loaded by its module ID, which only an import registers.
+	_ "github.com/dcrgate/dcrgate/plugins/policy"
 	_ "github.com/dcrgate/dcrgate/plugins/signedrequest"
 	_ "github.com/dcrgate/dcrgate/plugins/softwarestatement"
 	_ "github.com/dcrgate/dcrgate/registrars/local"

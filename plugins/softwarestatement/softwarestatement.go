@@ -148,46 +148,57 @@ func (s *SoftwareStatement) Cleanup() error {
 	return nil
 }
 
+// Phase is verify_statement: the SSA is what the request's keys and iss are checked against.
+func (s *SoftwareStatement) Phase() dcr.Phase { return dcr.PhaseVerifyStatement }
+
 // Protect verifies the SSA on register and update; read and delete carry none.
-func (s *SoftwareStatement) Protect(ctx context.Context, x *dcr.Exchange) error {
+func (s *SoftwareStatement) Protect(ctx context.Context, x *dcr.Exchange, _ dcr.Registry) (dcr.Result, error) {
 	if x.Operation != dcr.OpRegister && x.Operation != dcr.OpUpdate {
-		return nil
+		return dcr.Result{}, nil
 	}
+	ssa, err := s.verify(ctx, x)
+	if err != nil {
+		return dcr.Result{}, err
+	}
+	return dcr.Result{SoftwareStatement: ssa}, nil
+}
+
+// verify verifies the SSA of the request and its binding to the caller.
+func (s *SoftwareStatement) verify(ctx context.Context, x *dcr.Exchange) (*dcr.SoftwareStatement, error) {
 	raw, ok := x.UnverifiedClaims["software_statement"].(string)
 	if !ok || raw == "" {
 		if _, present := x.UnverifiedClaims["software_statement"]; present {
-			return dcr.BadSoftwareStatement("software_statement must be a compact JWS string")
+			return nil, dcr.BadSoftwareStatement("software_statement must be a compact JWS string")
 		}
-		return dcr.BadSoftwareStatement("software_statement is required")
+		return nil, dcr.BadSoftwareStatement("software_statement is required")
 	}
 	parsed, err := jose.Parse([]byte(raw))
 	if err != nil {
-		return dcr.BadSoftwareStatement("software_statement is not a well-formed compact JWS: %v", err)
+		return nil, dcr.BadSoftwareStatement("software_statement is not a well-formed compact JWS: %v", err)
 	}
 	iss, _, err := jose.StringClaim(parsed.Claims(), "iss")
 	if err != nil || iss == "" {
-		return dcr.BadSoftwareStatement("software_statement has no iss")
+		return nil, dcr.BadSoftwareStatement("software_statement has no iss")
 	}
 	d, ok := s.byIss[iss]
 	if !ok {
-		return dcr.UnapprovedSoftwareStatement("software_statement issuer %q is not a trusted directory", iss)
+		return nil, dcr.UnapprovedSoftwareStatement("software_statement issuer %q is not a trusted directory", iss)
 	}
 	_, claims, err := parsed.Verify(ctx, s.algs, d.keys)
 	if err != nil {
 		if errors.Is(err, jose.ErrKeyUnavailable) {
-			return dcr.Unavailable(err, "the keys of directory %q cannot be fetched", iss)
+			return nil, dcr.Unavailable(err, "the keys of directory %q cannot be fetched", iss)
 		}
-		return dcr.BadSoftwareStatement("software_statement signature is not valid: %v", err)
+		return nil, dcr.BadSoftwareStatement("software_statement signature is not valid: %v", err)
 	}
 	ssa, derr := s.checkClaims(d, raw, claims, x.Now)
 	if derr != nil {
-		return derr
+		return nil, derr
 	}
 	if derr := s.checkBinding(ssa, x); derr != nil {
-		return derr
+		return nil, derr
 	}
-	x.SoftwareStatement = ssa
-	return nil
+	return ssa, nil
 }
 
 // checkClaims applies the OB rules on SSA claims.

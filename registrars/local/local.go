@@ -5,8 +5,6 @@ package local
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
@@ -37,8 +35,9 @@ func (Local) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Register creates the registration with fresh credentials.
-func (Local) Register(ctx context.Context, x *dcr.Exchange) (*dcr.Registration, map[string]any, error) {
+// Register creates the registration with fresh credentials. The local registrar needs no
+// backend.
+func (Local) Register(ctx context.Context, x *dcr.Exchange, store dcr.RegistrationStore, _ dcr.Backend) (*dcr.Registration, map[string]any, error) {
 	token, err := secret.NewToken()
 	if err != nil {
 		return nil, nil, err
@@ -48,7 +47,8 @@ func (Local) Register(ctx context.Context, x *dcr.Exchange) (*dcr.Registration, 
 		ClientID:              uuid.NewString(),
 		SoftwareID:            x.SoftwareStatement.SoftwareID,
 		OrgID:                 x.SoftwareStatement.OrgID,
-		Metadata:              x.Metadata,
+		Metadata:              x.AcceptedMetadata,
+		MetadataNames:         x.MetadataNames,
 		SoftwareStatement:     x.SoftwareStatement.Raw,
 		SSAClaims:             x.SoftwareStatement.Claims,
 		Directory:             x.SoftwareStatement.Directory,
@@ -58,10 +58,9 @@ func (Local) Register(ctx context.Context, x *dcr.Exchange) (*dcr.Registration, 
 	}
 	if x.ClientCert != nil {
 		rec.CertSubject = x.ClientCert.Subject.String()
-		sum := sha256.Sum256(x.ClientCert.Raw)
-		rec.CertThumbprint = base64.RawURLEncoding.EncodeToString(sum[:])
+		rec.CertThumbprint = dcr.CertificateThumbprint(x.ClientCert)
 	}
-	if needsSecret(x.Metadata) {
+	if needsSecret(x.AcceptedMetadata) {
 		clientSecret, err := secret.NewClientSecret()
 		if err != nil {
 			return nil, nil, err
@@ -70,7 +69,7 @@ func (Local) Register(ctx context.Context, x *dcr.Exchange) (*dcr.Registration, 
 		creds["client_secret"] = clientSecret
 		creds["client_secret_expires_at"] = 0
 	}
-	if err := x.Store.Create(ctx, rec); err != nil {
+	if err := store.Create(ctx, rec); err != nil {
 		return nil, nil, fmt.Errorf("storing registration: %w", err)
 	}
 	return rec, creds, nil
@@ -79,23 +78,25 @@ func (Local) Register(ctx context.Context, x *dcr.Exchange) (*dcr.Registration, 
 // Update replaces the registered metadata and software statement. A PUT is a full
 // replacement, so when the record changed concurrently it is re-read and the replacement
 // applied to the newer version (the binding to software and org is checked again).
-func (Local) Update(ctx context.Context, x *dcr.Exchange) (*dcr.Registration, map[string]any, error) {
+func (Local) Update(ctx context.Context, x *dcr.Exchange, store dcr.RegistrationStore, _ dcr.Backend) (*dcr.Registration, map[string]any, error) {
 	cur := x.Existing
 	for range maxCASRetries {
 		rec := cur.Clone()
-		rec.Metadata = x.Metadata
+		rec.Metadata = x.AcceptedMetadata
+		// A PUT replaces the registration, the names the client used included.
+		rec.MetadataNames = x.MetadataNames
 		rec.SoftwareStatement = x.SoftwareStatement.Raw
 		rec.SSAClaims = x.SoftwareStatement.Claims
 		rec.Directory = x.SoftwareStatement.Directory
 		rec.UpdatedAt = x.Now.UTC()
-		err := x.Store.Update(ctx, rec)
+		err := store.Update(ctx, rec)
 		if err == nil {
 			return rec, nil, nil
 		}
 		if !errors.Is(err, dcr.ErrConflict) {
 			return nil, nil, err
 		}
-		if cur, err = x.Store.Get(ctx, x.ClientID); err != nil {
+		if cur, err = store.Get(ctx, x.ClientID); err != nil {
 			return nil, nil, err
 		}
 		if cur.SoftwareID != x.Existing.SoftwareID || cur.OrgID != x.Existing.OrgID {
@@ -106,8 +107,8 @@ func (Local) Update(ctx context.Context, x *dcr.Exchange) (*dcr.Registration, ma
 }
 
 // Delete tombstones the registration.
-func (Local) Delete(ctx context.Context, x *dcr.Exchange) error {
-	return dcr.TombstoneLatest(ctx, x.Store, x.Existing, maxCASRetries)
+func (Local) Delete(ctx context.Context, x *dcr.Exchange, store dcr.RegistrationStore, _ dcr.Backend) error {
+	return dcr.TombstoneLatest(ctx, store, x.Existing, maxCASRetries)
 }
 
 // UnmarshalCaddyfile sets up the registrar. Syntax, inside `dcr`: `registrar local`.
