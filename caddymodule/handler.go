@@ -109,7 +109,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		id := string(m.(caddy.Module).CaddyModule().ID)
 		p, ok := m.(dcr.Protection)
 		if !ok {
-			return fmt.Errorf("module %s is not a dcr.Protection", id)
+			return fmt.Errorf("module %s is not a dcr.Protection (it needs Phase() dcr.Phase and Protect(ctx, *dcr.Exchange, dcr.Registry) (dcr.Result, error); see docs/architecture.md)", id)
 		}
 		h.protections = append(h.protections, dcr.Step{Name: id[strings.LastIndex(id, ".")+1:], Protection: p})
 	}
