@@ -46,7 +46,7 @@ type Handler struct {
 	// and the OB profile rules).
 	ProtectionsRaw []json.RawMessage `json:"protections,omitempty" caddy:"namespace=dcr.protections inline_key=protection"`
 	// DefaultPolicy runs the embedded default registration policy (policies/ in the
-	// repository: roles → scopes, org_status, software_mode per environment, at most 10
+	// repository: org_status, software_mode per environment, at most 10
 	// registrations per software_id, org allow/deny lists) when no `policy` protection is
 	// configured; default true. False (Caddyfile: `default_policy off`) runs no policy. The
 	// policy module (dcr.protections.policy) is loaded by its ID: a build that leaves it out

@@ -115,7 +115,6 @@ const DefaultDCRBlock = `
 			directory "OpenBanking Ltd" {
 				jwks_file {{SANDBOX}}/directory/jwks.json
 				jwks_hosts localhost:{{PORT}}
-				software_modes Test Live
 			}
 			fetch {
 				tls_trust_pool file {{SANDBOX}}/ca/bundle.pem
