@@ -1,7 +1,7 @@
 // Package dcr is the protocol core of dcrgate, free of Caddy: the registration model, the
 // RFC 7591 errors, the store interface and the pipeline contract below. The rule families
-// live in its subpackages (obprofile, manage, secret, dn, ...); the Caddy modules in
-// caddymodule/, plugins/ and registrars/ are adapters around them.
+// live in its subpackages (ssa, envelope, obprofile, manage, secret, ...); the Caddy
+// modules in caddymodule/, plugins/ and registrars/ are adapters around them.
 //
 // # The pipeline of one DCR call
 //
