@@ -38,7 +38,8 @@ type Handler struct {
 	// registration_client_uri; default https://{request host}{endpoint}.
 	PublicURL string `json:"public_url,omitempty"`
 	// MaxBodySize bounds the request body in bytes; default 64 KiB. Larger bodies get 413.
-	MaxBodySize int64 `json:"max_body_size,omitempty"`
+	// (max_body_size is the previous release's name; see UnmarshalJSON.)
+	MaxBodySize int64 `json:"max_size,omitempty"`
 	// ProtectionsRaw are the checks (dcr.protections.*). Each declares its phase (see the
 	// dcr package: authenticate, verify_statement, verify_request, profile, decide); the
 	// phases run in that order, the protections of a phase in the order configured here,
@@ -54,8 +55,9 @@ type Handler struct {
 	DefaultPolicy *bool `json:"default_policy,omitempty"`
 	// Profile configures the OB DCR v3.2 metadata rules.
 	Profile obprofile.Config `json:"profile,omitzero"`
-	// StorageRaw is the registration store (dcr.storage.*); default caddy (Caddy's storage).
-	StorageRaw json.RawMessage `json:"storage,omitempty" caddy:"namespace=dcr.storage inline_key=backend"`
+	// StorageRaw is the registration store (dcr.storage.*); default bolt (one file in Caddy's data directory).
+	// The module is named by "storage" ("backend" in the previous release).
+	StorageRaw json.RawMessage `json:"storage,omitempty" caddy:"namespace=dcr.storage inline_key=storage"`
 	// RegistrarRaw turns checked requests into registrations (dcr.registrars.*); default local.
 	RegistrarRaw json.RawMessage `json:"registrar,omitempty" caddy:"namespace=dcr.registrars inline_key=registrar"`
 
@@ -184,7 +186,7 @@ func (h *Handler) provisionStore(ctx caddy.Context) error {
 		return nil
 	}
 	if h.StorageRaw == nil {
-		h.StorageRaw = caddyconfig.JSONModuleObject(struct{}{}, "backend", "caddy", nil)
+		h.StorageRaw = caddyconfig.JSONModuleObject(map[string]any{"check_caddy_storage": true}, "storage", "bolt", nil)
 	}
 	mod, err := ctx.LoadModule(h, "StorageRaw")
 	if err != nil {
@@ -202,7 +204,7 @@ func (h *Handler) Validate() error {
 		return err
 	}
 	if h.MaxBodySize < 0 {
-		return errors.New("dcr: max_body_size must not be negative")
+		return errors.New("dcr: max_size must not be negative")
 	}
 	if err := h.Profile.Validate(); err != nil {
 		return fmt.Errorf("dcr: profile: %w", err)

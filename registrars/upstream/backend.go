@@ -68,7 +68,7 @@ func (u *Upstream) call(ctx context.Context, x *dcr.Exchange, backend dcr.Backen
 		return nil, dcr.Unavailable(err, "the authorization server is unavailable")
 	}
 	if rec.overflow {
-		return nil, badGateway(errors.New("backend answer larger than max_response_size"), "the authorization server's answer is too large")
+		return nil, badGateway(errors.New("backend answer larger than max_size"), "the authorization server's answer is too large")
 	}
 	if rec.status == 0 {
 		rec.status = http.StatusOK
