@@ -1,8 +1,10 @@
 package dcr
 
 import (
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/asn1"
+	"encoding/base64"
 	"strings"
 )
 
@@ -33,4 +35,11 @@ func CertificateIdentity(cert *x509.Certificate) (orgID, softwareID string) {
 		}
 	}
 	return "", softwareID
+}
+
+// CertificateThumbprint is the RFC 8705 x5t#S256 of a certificate: the base64url SHA-256 of
+// its DER encoding.
+func CertificateThumbprint(cert *x509.Certificate) string {
+	sum := sha256.Sum256(cert.Raw)
+	return base64.RawURLEncoding.EncodeToString(sum[:])
 }

@@ -105,13 +105,18 @@ func (p *Policy) Cleanup() error {
 	return nil
 }
 
-// Protect decides the call. It runs after the OB profile rules, so on register and update
-// x.Metadata is what would be registered, and what an allowed decision's overrides replace.
-func (p *Policy) Protect(ctx context.Context, x *dcr.Exchange) error {
+// Phase is decide: the policy sees everything the earlier phases verified, and the metadata
+// the OB profile produced.
+func (p *Policy) Phase() dcr.Phase { return dcr.PhaseDecide }
+
+// Protect decides the call. On register and update x.Metadata is what the OB profile would
+// register; an allowed decision's overrides (which may only narrow it, ApplyOverrides) are
+// returned for the handler to apply.
+func (p *Policy) Protect(ctx context.Context, x *dcr.Exchange, reg dcr.Registry) (dcr.Result, error) {
 	rec := p.newRecord(x)
-	count, err := CountRegistrations(ctx, x)
+	count, err := CountRegistrations(ctx, x, reg)
 	if err != nil {
-		return p.fail(rec, outcomeError, dcr.Unavailable(err, "the registration store is unavailable"))
+		return dcr.Result{}, p.fail(rec, outcomeError, dcr.Unavailable(err, "the registration store is unavailable"))
 	}
 	input := Input(x, count)
 	if ce := p.logger.Check(zap.DebugLevel, "policy input"); ce != nil {
@@ -126,27 +131,31 @@ func (p *Policy) Protect(ctx context.Context, x *dcr.Exchange) error {
 	cancel()
 	switch {
 	case err != nil && timedOut:
-		return p.fail(rec, outcomeTimeout, dcr.Unavailable(err, "the registration policy did not decide in time"))
+		return dcr.Result{}, p.fail(rec, outcomeTimeout, dcr.Unavailable(err, "the registration policy did not decide in time"))
 	case errors.Is(err, ErrUndefined):
-		return p.fail(rec, outcomeUndefined, dcr.Unavailable(err, "the registration policy made no decision"))
+		return dcr.Result{}, p.fail(rec, outcomeUndefined, dcr.Unavailable(err, "the registration policy made no decision"))
 	case err != nil:
-		return p.fail(rec, outcomeError, dcr.Unavailable(err, "the registration policy could not be evaluated"))
+		return dcr.Result{}, p.fail(rec, outcomeError, dcr.Unavailable(err, "the registration policy could not be evaluated"))
 	}
 	rec.decision = d
 	if !d.Allow {
 		e := d.Rejection(x.Operation)
 		p.log(rec, outcomeDeny, nil)
-		return e
+		return dcr.Result{}, e
 	}
+	var res dcr.Result
 	if x.Metadata != nil && len(d.Metadata) > 0 {
 		md, err := ApplyOverrides(x.Metadata, d.Metadata)
 		if err != nil {
-			return p.fail(rec, outcomeError, dcr.Unavailable(err, "the registration policy returned metadata it may not set"))
+			return dcr.Result{}, p.fail(rec, outcomeError, dcr.Unavailable(err, "the registration policy returned metadata it may not set"))
 		}
-		x.Metadata = md
+		res.Overrides = make(map[string]any, len(d.Metadata))
+		for k := range d.Metadata {
+			res.Overrides[k] = md[k]
+		}
 	}
 	p.log(rec, outcomeAllow, nil)
-	return nil
+	return res, nil
 }
 
 // fail logs a decision that could not be made and returns e (a 503: fail closed).
