@@ -9,8 +9,9 @@ import (
 // namingStore is the store a registrar writes a register or update through: it stamps each
 // record with the names the client sent its metadata under (dcr.Registration.MetadataNames,
 // e.g. an OB DCR v3.1 client's tls_client_auth_dn). How the client named a claim is the
-// handler's concern (it answers in the client's own vocabulary, on 201, PUT and every later
-// GET); the registrars store and translate the one registered name and need not know.
+// handler's concern (dcr/obresponse.UnderSentNames answers in the client's own vocabulary, on
+// 201, PUT and every later GET); the registrars store and translate the one registered name
+// and need not know.
 type namingStore struct {
 	dcr.Store
 	names map[string][]string

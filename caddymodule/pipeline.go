@@ -16,6 +16,7 @@ import (
 
 	"github.com/dcrgate/dcrgate/dcr"
 	"github.com/dcrgate/dcrgate/dcr/obprofile"
+	"github.com/dcrgate/dcrgate/dcr/obresponse"
 	"github.com/dcrgate/dcrgate/internal/jose"
 	"github.com/dcrgate/dcrgate/registrars/local"
 )
@@ -241,10 +242,6 @@ func (h *Handler) protect(ctx context.Context, x *dcr.Exchange, ps []namedProtec
 	return nil
 }
 
-// serverAssigned are the RFC 7591/7592 attributes the registrar issues.
-var serverAssigned = []string{"client_id", "client_secret", "client_id_issued_at", "client_secret_expires_at",
-	"registration_access_token", "registration_client_uri"}
-
 // applyProfile runs the OB metadata rules over the verified request claims.
 func (h *Handler) applyProfile(x *dcr.Exchange) error {
 	if x.SoftwareStatement == nil {
@@ -265,7 +262,7 @@ func (h *Handler) applyProfile(x *dcr.Exchange) error {
 		return derr
 	}
 	// What the registry assigns is never taken from the client.
-	for _, k := range serverAssigned {
+	for _, k := range obresponse.ServerAssigned {
 		delete(md, k)
 	}
 	if x.Operation == dcr.OpUpdate {

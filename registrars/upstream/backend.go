@@ -16,6 +16,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/dcrgate/dcrgate/dcr"
+	"github.com/dcrgate/dcrgate/dcr/obresponse"
 )
 
 // RegistrarCallVar is the Caddy variable set on the registrar's requests to the backend.
@@ -174,12 +175,6 @@ type created struct {
 // restricted to URL-safe characters (OB client_ids are at most 36, e.g. UUIDs).
 var clientIDPattern = regexp.MustCompile(`^[A-Za-z0-9._~-]{1,255}$`)
 
-// serverAssigned are the RFC 7591/7592 attributes of a backend answer that are not client
-// metadata: the backend's credentials stay in the record's Backend, the rest is the gateway's
-// to present.
-var serverAssigned = []string{"client_id", "client_secret", "client_secret_expires_at", "client_id_issued_at",
-	"registration_access_token", "registration_client_uri", "software_statement"}
-
 func parseAnswer(body []byte) (created, error) {
 	var c created
 	var m map[string]any
@@ -197,7 +192,9 @@ func parseAnswer(body []byte) (created, error) {
 	if f, ok := m["client_id_issued_at"].(float64); ok {
 		c.issuedAt = int64(f)
 	}
-	for _, k := range serverAssigned {
+	// The server-assigned attributes of the answer are not client metadata: the backend's
+	// credentials stay in the record's Backend, the rest is the gateway's to present.
+	for _, k := range obresponse.ServerAssigned {
 		delete(m, k)
 	}
 	c.metadata = m
