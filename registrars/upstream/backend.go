@@ -17,6 +17,7 @@ import (
 
 	"github.com/dcrgate/dcrgate/dcr"
 	"github.com/dcrgate/dcrgate/dcr/obresponse"
+	"github.com/dcrgate/dcrgate/internal/recorder"
 )
 
 // RegistrarCallVar is the Caddy variable set on the registrar's requests to the backend.
@@ -63,52 +64,20 @@ func (u *Upstream) call(ctx context.Context, x *dcr.Exchange, method, path, toke
 	// Marks the call for matchers after dcr (`not vars dcr_registrar_call true`), so that the
 	// backend's registration paths can be closed to everyone but the registrar.
 	caddyhttp.SetVar(req.Context(), RegistrarCallVar, "true")
-	rec := &limitedRecorder{header: http.Header{}, limit: u.MaxResponseSize}
+	rec := recorder.New(u.MaxResponseSize)
 	if err := x.Next(rec, req); err != nil {
 		// reverse_proxy found no upstream, or the connection failed.
 		return nil, dcr.Unavailable(err, "the authorization server is unavailable")
 	}
-	if rec.overflow {
+	if rec.Overflowed() {
 		return nil, badGateway(errors.New("backend answer larger than max_response_size"), "the authorization server's answer is too large")
 	}
-	if rec.status == 0 {
-		rec.status = http.StatusOK
-	}
-	return &backendResponse{status: rec.status, header: rec.header, body: rec.body.Bytes()}, nil
+	return &backendResponse{status: rec.Status(), header: rec.Header(), body: rec.Body()}, nil
 }
 
 type readCloser struct{ *bytes.Reader }
 
 func (readCloser) Close() error { return nil }
-
-// limitedRecorder is the http.ResponseWriter a backend call writes to: it keeps the status,
-// headers and at most limit bytes of body.
-type limitedRecorder struct {
-	header   http.Header
-	status   int
-	body     bytes.Buffer
-	limit    int64
-	overflow bool
-}
-
-func (r *limitedRecorder) Header() http.Header { return r.header }
-
-func (r *limitedRecorder) WriteHeader(status int) {
-	if r.status == 0 && status >= 200 {
-		r.status = status
-	}
-}
-
-func (r *limitedRecorder) Write(p []byte) (int, error) {
-	if r.status == 0 {
-		r.status = http.StatusOK
-	}
-	if int64(r.body.Len())+int64(len(p)) > r.limit {
-		r.overflow = true
-		return 0, errors.New("backend answer too large")
-	}
-	return r.body.Write(p)
-}
 
 // rfc7591Code is what an error code the gateway passes through may look like.
 var rfc7591Code = regexp.MustCompile(`^[a-z_]{1,64}$`)
