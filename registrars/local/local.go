@@ -9,7 +9,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"math/big"
 	"strings"
@@ -82,29 +81,17 @@ func (Local) Register(ctx context.Context, x *dcr.Exchange) (*dcr.Registration, 
 // replacement, so when the record changed concurrently it is re-read and the replacement
 // applied to the newer version (the binding to software and org is checked again).
 func (Local) Update(ctx context.Context, x *dcr.Exchange) (*dcr.Registration, map[string]any, error) {
-	cur := x.Existing
-	for range maxCASRetries {
-		rec := cur.Clone()
+	rec, err := dcr.UpdateLatest(ctx, x.Store, x.Existing, maxCASRetries, func(rec *dcr.Registration) {
 		rec.Metadata = x.Metadata
 		rec.SoftwareStatement = x.SoftwareStatement.Raw
 		rec.SSAClaims = x.SoftwareStatement.Claims
 		rec.Directory = x.SoftwareStatement.Directory
 		rec.UpdatedAt = x.Now.UTC()
-		err := x.Store.Update(ctx, rec)
-		if err == nil {
-			return rec, nil, nil
-		}
-		if !errors.Is(err, dcr.ErrConflict) {
-			return nil, nil, err
-		}
-		if cur, err = x.Store.Get(ctx, x.ClientID); err != nil {
-			return nil, nil, err
-		}
-		if cur.SoftwareID != x.Existing.SoftwareID || cur.OrgID != x.Existing.OrgID {
-			return nil, nil, dcr.ErrConflict
-		}
+	})
+	if err != nil {
+		return nil, nil, err
 	}
-	return nil, nil, dcr.ErrConflict
+	return rec, nil, nil
 }
 
 // Delete tombstones the registration.

@@ -234,7 +234,7 @@ func (u *Upstream) Update(ctx context.Context, x *dcr.Exchange) (*dcr.Registrati
 	}
 	u.checkAnswer(requested, updated)
 	rotated := updated.token != "" && updated.token != token
-	rec, err := u.storeUpdate(ctx, x, func(rec *dcr.Registration) {
+	rec, err := dcr.UpdateLatest(ctx, x.Store, x.Existing, maxCASRetries, func(rec *dcr.Registration) {
 		rec.Metadata = acceptedMetadata(x.Metadata)
 		rec.SoftwareStatement = x.SoftwareStatement.Raw
 		rec.SSAClaims = x.SoftwareStatement.Claims
@@ -360,30 +360,6 @@ func withoutClientID(md map[string]any) map[string]any {
 		}
 	}
 	return c
-}
-
-// storeUpdate applies change to the record, re-reading it when it changed concurrently (the
-// binding to software and org is checked again, as the local registrar does).
-func (u *Upstream) storeUpdate(ctx context.Context, x *dcr.Exchange, change func(*dcr.Registration)) (*dcr.Registration, error) {
-	cur := x.Existing
-	for range maxCASRetries {
-		rec := cur.Clone()
-		change(rec)
-		err := x.Store.Update(ctx, rec)
-		if err == nil {
-			return rec, nil
-		}
-		if !errors.Is(err, dcr.ErrConflict) {
-			return nil, err
-		}
-		if cur, err = x.Store.Get(ctx, x.ClientID); err != nil {
-			return nil, err
-		}
-		if cur.SoftwareID != x.Existing.SoftwareID || cur.OrgID != x.Existing.OrgID {
-			return nil, dcr.ErrConflict
-		}
-	}
-	return nil, dcr.ErrConflict
 }
 
 // backendHandle is the path and token of the RFC 7592 calls for a stored registration.
