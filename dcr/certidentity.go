@@ -1,12 +1,37 @@
 package dcr
 
 import (
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/asn1"
+	"encoding/base64"
 	"strings"
 )
 
-var oidOrganizationIdentifier = asn1.ObjectIdentifier{2, 5, 4, 97}
+// OIDOrganizationIdentifier is the X.520 organizationIdentifier attribute type (2.5.4.97),
+// where eIDAS (ETSI EN 319 412-1) certificates name the organisation: PSDGB-OB-<org_id>.
+var OIDOrganizationIdentifier = asn1.ObjectIdentifier{2, 5, 4, 97}
+
+// CertThumbprint is the RFC 8705 §3.1 x5t#S256 of cert: the base64url (unpadded) SHA-256 of
+// its DER encoding. It is how a registration remembers its transport certificate and how a
+// certificate-bound access token names the certificate it is bound to.
+func CertThumbprint(cert *x509.Certificate) string {
+	sum := sha256.Sum256(cert.Raw)
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// OrganizationIdentifier is the first organizationIdentifier of the certificate's subject,
+// as it is written there (PSDGB-OB-<org_id>), or "" when it has none.
+func OrganizationIdentifier(cert *x509.Certificate) string {
+	for _, atv := range cert.Subject.Names {
+		if atv.Type.Equal(OIDOrganizationIdentifier) {
+			if s, ok := atv.Value.(string); ok {
+				return s
+			}
+		}
+	}
+	return ""
+}
 
 // CertificateIdentity returns the organisation and software a TPP transport certificate was
 // issued to. OB directory certificates carry the org_id in OU and the software_id in CN
@@ -21,16 +46,10 @@ func CertificateIdentity(cert *x509.Certificate) (orgID, softwareID string) {
 	if len(cert.Subject.OrganizationalUnit) > 0 {
 		return cert.Subject.OrganizationalUnit[0], softwareID
 	}
-	for _, atv := range cert.Subject.Names {
-		if atv.Type.Equal(oidOrganizationIdentifier) {
-			if s, ok := atv.Value.(string); ok {
-				// PSD2 form: 2-letter type, 2-letter country, authority, id: PSDGB-OB-<id>.
-				if i := strings.LastIndex(s, "-"); i >= 0 && strings.Count(s, "-") >= 2 {
-					return s[i+1:], softwareID
-				}
-				return s, softwareID
-			}
-		}
+	s := OrganizationIdentifier(cert)
+	// PSD2 form: 2-letter type, 2-letter country, authority, id: PSDGB-OB-<id>.
+	if i := strings.LastIndex(s, "-"); i >= 0 && strings.Count(s, "-") >= 2 {
+		return s[i+1:], softwareID
 	}
-	return "", softwareID
+	return s, softwareID
 }

@@ -57,11 +57,7 @@ func (Local) Register(ctx context.Context, x *dcr.Exchange) (*dcr.Registration, 
 		IssuedAt:              x.Now.UTC(),
 		UpdatedAt:             x.Now.UTC(),
 	}
-	if x.ClientCert != nil {
-		rec.CertSubject = x.ClientCert.Subject.String()
-		sum := sha256.Sum256(x.ClientCert.Raw)
-		rec.CertThumbprint = base64.RawURLEncoding.EncodeToString(sum[:])
-	}
+	rec.BindCertificate(x.ClientCert)
 	if needsSecret(x.Metadata) {
 		secret, err := NewClientSecret()
 		if err != nil {

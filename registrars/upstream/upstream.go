@@ -9,8 +9,6 @@ package upstream
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -172,11 +170,7 @@ func (u *Upstream) Register(ctx context.Context, x *dcr.Exchange) (*dcr.Registra
 		UpdatedAt: x.Now.UTC(),
 	}
 	u.checkAnswer(requested, created)
-	if x.ClientCert != nil {
-		rec.CertSubject = x.ClientCert.Subject.String()
-		sum := sha256.Sum256(x.ClientCert.Raw)
-		rec.CertThumbprint = base64.RawURLEncoding.EncodeToString(sum[:])
-	}
+	rec.BindCertificate(x.ClientCert)
 	creds := map[string]any{"registration_access_token": token}
 	if created.secret != "" {
 		// The backend's client secret is the TPP's to keep; the gateway keeps only its hash.
