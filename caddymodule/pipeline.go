@@ -2,7 +2,6 @@ package caddymodule
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
 	"io"
 	"mime"
@@ -18,7 +17,6 @@ import (
 	"github.com/dcrgate/dcrgate/dcr/obprofile"
 	"github.com/dcrgate/dcrgate/dcr/obresponse"
 	"github.com/dcrgate/dcrgate/internal/jose"
-	"github.com/dcrgate/dcrgate/registrars/local"
 )
 
 // serveDCR runs one DCR call through the pipeline and writes the answer. Every rejection is
@@ -208,8 +206,7 @@ func (h *Handler) loadForManagement(x *dcr.Exchange) error {
 		return h.storeError(err)
 	}
 	x.Existing = rec
-	x.RegistrationTokenValid = token != "" &&
-		subtle.ConstantTimeCompare([]byte(local.HashSecret(token)), []byte(rec.RegistrationTokenHash)) == 1
+	x.RegistrationTokenValid = dcr.SecretMatches(token, rec.RegistrationTokenHash)
 	x.ManagementAuthorized = x.RegistrationTokenValid
 	return nil
 }

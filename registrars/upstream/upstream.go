@@ -19,7 +19,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dcrgate/dcrgate/dcr"
-	"github.com/dcrgate/dcrgate/registrars/local"
 )
 
 func init() {
@@ -141,7 +140,7 @@ func (u *Upstream) Register(ctx context.Context, x *dcr.Exchange) (*dcr.Registra
 		return nil, nil, badGateway(err, "the authorization server does not support registration management")
 	}
 
-	token, err := local.NewToken()
+	token, err := dcr.NewRegistrationToken()
 	if err != nil {
 		u.compensateCreate(ctx, x, created)
 		return nil, nil, err
@@ -158,7 +157,7 @@ func (u *Upstream) Register(ctx context.Context, x *dcr.Exchange) (*dcr.Registra
 		SoftwareStatement:     x.SoftwareStatement.Raw,
 		SSAClaims:             x.SoftwareStatement.Claims,
 		Directory:             x.SoftwareStatement.Directory,
-		RegistrationTokenHash: local.HashSecret(token),
+		RegistrationTokenHash: dcr.HashSecret(token),
 		Backend: map[string]any{
 			backendClientID:     created.clientID,
 			backendToken:        created.token,
@@ -174,7 +173,7 @@ func (u *Upstream) Register(ctx context.Context, x *dcr.Exchange) (*dcr.Registra
 	creds := map[string]any{"registration_access_token": token}
 	if created.secret != "" {
 		// The backend's client secret is the TPP's to keep; the gateway keeps only its hash.
-		rec.ClientSecretHash = local.HashSecret(created.secret)
+		rec.ClientSecretHash = dcr.HashSecret(created.secret)
 		creds["client_secret"] = created.secret
 		creds["client_secret_expires_at"] = created.secretExpiresAt
 	}
