@@ -14,4 +14,5 @@ import (
 	_ "github.com/dcrgate/dcrgate/registrars/upstream"
 	_ "github.com/dcrgate/dcrgate/storage/caddystorage"
 	_ "github.com/dcrgate/dcrgate/storage/redis"
+	_ "github.com/dcrgate/dcrgate/tlsrevocation"
 )

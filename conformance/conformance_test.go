@@ -305,6 +305,7 @@ func (r *run) refused(t *testing.T, what string, change func(map[string]any), al
 		t.Errorf("%s: %v", what, err)
 		return
 	}
+	t.Logf("%s: %d %s %q", what, resp.Status, code, desc)
 	if code != "invalid_client_metadata" || !reason.MatchString(desc) {
 		t.Errorf("%s: want invalid_client_metadata for %s, got %q %q", what, reason, code, desc)
 	}

@@ -26,7 +26,7 @@ const (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "dcr",
-		Usage: "<sandbox init|sandbox add-tpp|register|get|update|delete|policy eval|policy input> [flags]",
+		Usage: "<sandbox init|sandbox add-tpp|sandbox revoke|register|get|update|delete|policy eval|policy input> [flags]",
 		Short: "Open Banking DCR tools: sandbox trust setup and a TPP client",
 		Long: `
 Tools around Open Banking UK Dynamic Client Registration v3.2.
@@ -34,7 +34,8 @@ Tools around Open Banking UK Dynamic Client Registration v3.2.
 'caddy dcr sandbox init' writes a directory CA, a gateway server certificate, a
 directory signing key and TPPs (transport certificates, signing keys, JWKS and
 signed software statements) into a directory; 'caddy dcr sandbox add-tpp' adds TPPs
-to it without touching the CA and keys.
+to it without touching the CA and keys; 'caddy dcr sandbox revoke' revokes a TPP's
+transport certificate (the CA's CRL) or signing key (its revoked key sets).
 
 'caddy dcr register|get|update|delete' act as a TPP: they sign an OB registration
 request with the TPP's key, send it over mTLS, print the status and the JSON body,

@@ -126,6 +126,18 @@ func TestSandboxInitIfMissing(t *testing.T) {
 	}
 	run(t, "sandbox", "init", "--dir", dir, "--if-missing", "--force").want(t, ExitUsage)
 
+	// A sandbox of the previous release (no CRL: its certificates name no revocation source)
+	// is refused with what to do, not kept for a gateway that would refuse every TPP.
+	if err := os.Remove(filepath.Join(dir, "crl", "issuing.crl")); err != nil {
+		t.Fatal(err)
+	}
+	r = run(t, "sandbox", "init", "--dir", dir, "--if-missing", "--base-url", "https://localhost:9443").want(t, ExitRejected)
+	for _, want := range []string{"predates certificate revocation", "--force"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q: %s", want, r.stderr)
+		}
+	}
+
 	// Without --if-missing an existing sandbox is refused, and the error names add-tpp.
 	r = run(t, "sandbox", "init", "--dir", dir, "--tpps", "3").want(t, ExitRejected)
 	if !strings.Contains(r.stderr, "add-tpp") {

@@ -103,6 +103,9 @@ type Options struct {
 	// WithoutDCR leaves the dcr directive out: plain Caddy with the same TLS and
 	// reverse_proxy, the baseline of pass-through benchmarks.
 	WithoutDCR bool
+	// ClientAuthDirectives are added to the site's `client_auth` block (e.g. a `verifier
+	// revocation { ... }`); the placeholders of DCRBlock work here too.
+	ClientAuthDirectives string
 }
 
 // DefaultDCRBlock is the protection set of the example Caddyfile.
@@ -202,10 +205,15 @@ localhost:%d {
 		client_auth {
 			mode verify_if_given
 			trust_pool file {{SANDBOX}}/ca/bundle.pem
+%s
 		}
 	}
 	handle_path /sandbox/jwks/* {
 		root * {{SANDBOX}}/jwks
+		file_server
+	}
+	handle_path /sandbox/crl/* {
+		root * {{SANDBOX}}/crl
 		file_server
 	}
 %s
@@ -218,7 +226,7 @@ localhost:%d {
 http://:%d {
 	respond "backend: {method} {uri}" 200
 }
-`, admin, g.Port, FreePort(t), g.DataDir, g.Port, o.SiteDirectives, dcrDirective, upstream, o.ReverseProxyBlock, backend))
+`, admin, g.Port, FreePort(t), g.DataDir, g.Port, o.ClientAuthDirectives, o.SiteDirectives, dcrDirective, upstream, o.ReverseProxyBlock, backend))
 	if err := os.WriteFile(filepath.Join(dir, "Caddyfile"), []byte(g.Caddyfile), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -22,10 +22,17 @@
 //	                              and the transport key (use tls, x5c, x5t#S256), served at
 //	                              {BaseURL}/sandbox/jwks/<software_id>.json (software_jwks_endpoint)
 //	jwks/<org_id>.org.json        the org JWKS (same keys), org_jwks_endpoint
-//	jwks/*.revoked.json           empty revoked-key sets for the *_revoked_endpoint claims
+//	jwks/*.revoked.json           revoked-key sets for the *_revoked_endpoint claims: JWK Sets of
+//	                              the revoked keys (empty until `sandbox revoke --signing-key`)
+//	crl/issuing.crl               the issuing CA's CRL (DER, signed with ca/issuing.key), served
+//	                              at {BaseURL}/sandbox/crl/issuing.crl: the CRL distribution
+//	                              point of every transport certificate (`sandbox revoke
+//	                              --transport-cert` adds to it)
 //	tpps/<n>/                     one TPP, n from 1:
 //	  transport.pem, transport.key  mTLS leaf + issuing chain, subject
-//	                                C=GB, O=OpenBanking, OU=<org_id>, CN=<software_id>
+//	                                C=GB, O=OpenBanking, OU=<org_id>, CN=<software_id>; its CRL
+//	                                distribution point is the CRL above, and with
+//	                                Options.OCSPURL its AIA names that OCSP responder
 //	  signing.key                   RSA 2048 request signing key (PS256)
 //	  signing-ec.key                P-256 request signing key (ES256)
 //	  ssa.jwt                       the SSA, PS256 with the directory key

@@ -150,19 +150,29 @@ func TransportSubject(orgID, softwareID string) pkix.Name {
 	}
 }
 
-func newTransportCert(ca *issuer, orgID, softwareID string) (*x509.Certificate, crypto.Signer, error) {
+// newTransportCert issues a TPP's mTLS certificate. crlURL and ocspURL, when not empty, go
+// into its CRL Distribution Points and Authority Information Access extensions, where a
+// revocation checker finds them.
+func newTransportCert(ca *issuer, orgID, softwareID, crlURL, ocspURL string) (*x509.Certificate, crypto.Signer, error) {
 	key, err := newECKey()
 	if err != nil {
 		return nil, nil, err
 	}
 	now := time.Now().Add(-backdate)
-	cert, err := createCert(&x509.Certificate{
+	template := &x509.Certificate{
 		Subject:     TransportSubject(orgID, softwareID),
 		NotBefore:   now,
 		NotAfter:    now.Add(leafValidity),
 		KeyUsage:    x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}, key.Public(), ca, nil)
+	}
+	if crlURL != "" {
+		template.CRLDistributionPoints = []string{crlURL}
+	}
+	if ocspURL != "" {
+		template.OCSPServer = []string{ocspURL}
+	}
+	cert, err := createCert(template, key.Public(), ca, nil)
 	if err != nil {
 		return nil, nil, fmt.Errorf("transport certificate: %w", err)
 	}

@@ -47,11 +47,13 @@ const (
 	dirJWKSFile    = "directory/jwks.json"
 	jwksDir        = "jwks"
 	tppsDir        = "tpps"
+	crlDir         = "crl"
+	issuingCRLFile = "crl/issuing.crl"
 )
 
 // managedEntries are what Init writes at the top of the sandbox directory; Force removes them
 // (and nothing else, so a sandbox can share a directory with e.g. a Caddyfile).
-var managedEntries = []string{manifestFile, "ca", "server", "directory", jwksDir, tppsDir}
+var managedEntries = []string{manifestFile, "ca", "server", "directory", jwksDir, tppsDir, crlDir}
 
 // Options configure Init.
 type Options struct {
@@ -64,6 +66,10 @@ type Options struct {
 	// BaseURL is where the gateway serves the sandbox JWKS files ({BaseURL}/sandbox/jwks/...);
 	// it goes into the SSA JWKS endpoint claims. Default "https://localhost:8443".
 	BaseURL string
+	// OCSPURL, when set, goes into the Authority Information Access extension of the
+	// transport certificates (an OCSP responder the sandbox does not run: tests bring their
+	// own, signing with ca/issuing.key).
+	OCSPURL string
 	// Force overwrites an existing sandbox in Dir.
 	Force bool
 }
@@ -80,6 +86,10 @@ type Files struct {
 	DirectoryJWKS string `json:"directory_jwks"`
 	// JWKSDir is the directory served at {BaseURL}/sandbox/jwks/.
 	JWKSDir string `json:"jwks_dir"`
+	// CRLDir is the directory served at {BaseURL}/sandbox/crl/; IssuingCRL (DER) in it is
+	// the issuing CA's CRL, the CRL distribution point of the transport certificates.
+	CRLDir     string `json:"crl_dir"`
+	IssuingCRL string `json:"issuing_crl"`
 }
 
 // Sandbox is an initialised (or loaded) sandbox. All paths are absolute.
@@ -90,8 +100,10 @@ type Sandbox struct {
 	DirectoryKID string
 	Host         string
 	BaseURL      string
-	Files        Files
-	TPPs         []*TPP
+	// OCSPURL is the OCSP responder named in the transport certificates ("" for none).
+	OCSPURL string
+	Files   Files
+	TPPs    []*TPP
 
 	directoryKey *rsa.PrivateKey
 	issuingCA    *issuer
@@ -123,6 +135,8 @@ type TPP struct {
 	TransportSubjectDN string `json:"transport_subject_dn"`
 	// TransportKID is the kid of the transport key in the JWKS (use "tls").
 	TransportKID string `json:"transport_kid"`
+	// TransportSerial is the transport certificate's serial number in hex.
+	TransportSerial string `json:"transport_serial"`
 	// SigningKID / SigningKIDEC are the kids of the PS256 and ES256 signing keys.
 	SigningKID   string `json:"signing_kid"`
 	SigningKIDEC string `json:"signing_kid_ec"`
@@ -141,6 +155,7 @@ type manifest struct {
 	DirectoryKID    string    `json:"directory_kid"`
 	Host            string    `json:"host"`
 	BaseURL         string    `json:"base_url"`
+	OCSPURL         string    `json:"ocsp_url,omitempty"`
 	CreatedAt       time.Time `json:"created_at"`
 	// Files are relative to the sandbox directory; informational (Load uses the fixed layout).
 	Files Files `json:"files"`
@@ -193,6 +208,7 @@ func Init(opts Options) (*Sandbox, error) {
 		DirectoryIssuer: DirectoryIssuer,
 		Host:            opts.Host,
 		BaseURL:         strings.TrimRight(opts.BaseURL, "/"),
+		OCSPURL:         opts.OCSPURL,
 		Files:           layoutFiles(dir),
 	}
 
@@ -213,6 +229,9 @@ func Init(opts Options) (*Sandbox, error) {
 		return nil, err
 	}
 	if err := writeFile(s.Files.CABundle, certPEM(root.cert, s.issuingCA.cert), false); err != nil {
+		return nil, err
+	}
+	if err := s.writeCRL(nil, 1); err != nil {
 		return nil, err
 	}
 
@@ -268,6 +287,8 @@ func layoutFiles(dir string) Files {
 		DirectoryKey:  p(dirKeyFile),
 		DirectoryJWKS: p(dirJWKSFile),
 		JWKSDir:       p(jwksDir),
+		CRLDir:        p(crlDir),
+		IssuingCRL:    p(issuingCRLFile),
 	}
 }
 
@@ -278,6 +299,7 @@ func (s *Sandbox) writeManifest() error {
 		DirectoryKID:    s.DirectoryKID,
 		Host:            s.Host,
 		BaseURL:         s.BaseURL,
+		OCSPURL:         s.OCSPURL,
 		CreatedAt:       time.Now().UTC().Truncate(time.Second),
 		Files:           layoutFiles("."),
 	}
@@ -300,6 +322,7 @@ func Load(dir string) (*Sandbox, error) {
 		DirectoryKID:    m.DirectoryKID,
 		Host:            m.Host,
 		BaseURL:         m.BaseURL,
+		OCSPURL:         m.OCSPURL,
 		Files:           layoutFiles(dir),
 	}
 	if s.directoryKey, err = readRSAKey(s.Files.DirectoryKey); err != nil {
@@ -392,11 +415,17 @@ func (s *Sandbox) NewTPP() (*TPP, error) {
 		Roles:             []string{"AISP", "PISP", "CBPII"},
 	}
 
-	transportCert, transportKey, err := newTransportCert(s.issuingCA, orgID, softwareID)
+	// A sandbox made before CRLs existed gets its (empty) CRL now, so the distribution point
+	// of the new certificate answers.
+	if err := s.ensureCRL(); err != nil {
+		return nil, err
+	}
+	transportCert, transportKey, err := newTransportCert(s.issuingCA, orgID, softwareID, s.CRLURL(), s.OCSPURL)
 	if err != nil {
 		return nil, err
 	}
 	t.TransportSubjectDN = transportCert.Subject.String()
+	t.TransportSerial = SerialHex(transportCert)
 	rsaKey, err := newRSAKey()
 	if err != nil {
 		return nil, err

@@ -11,6 +11,7 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwa"
 
 	"github.com/dcrgate/dcrgate/dcr"
+	"github.com/dcrgate/dcrgate/dcr/jwtclaims"
 	"github.com/dcrgate/dcrgate/internal/jose"
 )
 
@@ -81,26 +82,11 @@ func (v *jwtVerifier) Verify(ctx context.Context, token string, now time.Time) (
 	return claims, nil
 }
 
-// checkTimes applies exp (required if expRequired), nbf and iat with leeway.
+// checkTimes applies exp (required if expRequired), nbf and iat with leeway: the rule every
+// token shares (jwtclaims.CheckTimes), with no age or lifetime limit of its own.
 func checkTimes(claims map[string]any, now time.Time, leeway time.Duration, expRequired bool) *dcr.Error {
-	exp, ok, err := jose.NumericDate(claims, "exp")
-	switch {
-	case err != nil:
-		return badToken("exp: %w", err)
-	case !ok && expRequired:
-		return badToken("exp is required")
-	case ok && !now.Before(exp.Add(leeway)):
-		return badToken("the token has expired")
-	}
-	if nbf, ok, err := jose.NumericDate(claims, "nbf"); err != nil {
-		return badToken("nbf: %w", err)
-	} else if ok && nbf.After(now.Add(leeway)) {
-		return badToken("the token is not valid yet (nbf)")
-	}
-	if iat, ok, err := jose.NumericDate(claims, "iat"); err != nil {
-		return badToken("iat: %w", err)
-	} else if ok && iat.After(now.Add(leeway)) {
-		return badToken("the token was issued in the future (iat)")
+	if _, terr := jwtclaims.CheckTimes(claims, now, jwtclaims.TimeRules{Leeway: leeway, RequireExpiry: expRequired}); terr != nil {
+		return badToken("%w", terr)
 	}
 	return nil
 }

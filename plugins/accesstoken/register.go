@@ -11,11 +11,9 @@ import (
 	"time"
 
 	"github.com/dcrgate/dcrgate/dcr"
+	"github.com/dcrgate/dcrgate/dcr/jwtclaims"
 	"github.com/dcrgate/dcrgate/internal/jose"
 )
-
-// maxJTILength bounds a token jti used as a store key; a longer one is keyed by the token hash.
-const maxJTILength = 256
 
 // protectRegister requires a verified token with the configured scopes on POST and, for a
 // single-use token, queues its consumption with the registration's other one-time keys.
@@ -64,9 +62,9 @@ func errTokenUsed() *dcr.Error {
 var errUsed = errors.New("the single-use access token was already used")
 
 // consumedKey names a used token in the once store: by issuer and jti when it has a jti (a jti
-// is unique per issuer), else by the token's SHA-256.
+// is unique per issuer) no longer than jwtclaims.MaxJTILength, else by the token's SHA-256.
 func (a *AccessToken) consumedKey(token string, claims map[string]any) string {
-	if jti, ok, err := jose.StringClaim(claims, "jti"); err == nil && ok && jti != "" && len(jti) <= maxJTILength {
+	if jti, ok, err := jose.StringClaim(claims, "jti"); err == nil && ok && jti != "" && len(jti) <= jwtclaims.MaxJTILength {
 		iss, _, _ := jose.StringClaim(claims, "iss")
 		if iss == "" {
 			iss = a.Issuer
@@ -80,11 +78,10 @@ func (a *AccessToken) consumedKey(token string, claims map[string]any) string {
 // consumedTTL remembers a used token until it expires (it is refused afterwards anyway), or
 // for consumed_ttl when it has no exp.
 func (a *AccessToken) consumedTTL(claims map[string]any, now time.Time) time.Duration {
-	ttl := time.Duration(a.Register.ConsumedTTL)
 	if exp, ok, err := jose.NumericDate(claims, "exp"); err == nil && ok {
-		ttl = exp.Add(time.Duration(a.Leeway)).Sub(now)
+		return jwtclaims.Times{Expiry: exp}.RememberFor(now, time.Duration(a.Leeway))
 	}
-	return max(ttl, time.Second)
+	return max(time.Duration(a.Register.ConsumedTTL), time.Second)
 }
 
 // tokenScopes reads scope: a space-delimited string (RFC 6749, RFC 7662, RFC 9068), or an

@@ -1,18 +1,21 @@
 // Package signedrequest is the dcr.protections.signed_request protection: the registration
 // request body is a compact JWS signed by the TPP, with OB DCR v3.2 envelope claims.
+//
+// It is an adapter: Caddy config and key sources in, the signature verified by internal/jose,
+// the envelope rules (iss, aud, iat, exp, nbf, jti, lifetime, leeway) applied by dcr/envelope.
 package signedrequest
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/lestrrat-go/jwx/v2/jwa"
 
 	"github.com/dcrgate/dcrgate/dcr"
+	"github.com/dcrgate/dcrgate/dcr/envelope"
 	"github.com/dcrgate/dcrgate/internal/jose"
 	"github.com/dcrgate/dcrgate/internal/keyset"
 )
@@ -20,9 +23,6 @@ import (
 func init() {
 	caddy.RegisterModule(SignedRequest{})
 }
-
-// MaxJTILength bounds the jti, which becomes a replay-cache key.
-const MaxJTILength = 256
 
 // SignedRequest verifies the request JWS and its envelope claims (iss, aud, iat, exp, jti).
 type SignedRequest struct {
@@ -43,9 +43,10 @@ type SignedRequest struct {
 	// Fetch bounds JWKS fetches.
 	Fetch keyset.FetchConfig `json:"fetch,omitzero"`
 
-	algs    []jwa.SignatureAlgorithm
-	keys    jose.KeySource
-	fetcher *keyset.Fetcher
+	envelope envelope.Config
+	algs     []jwa.SignatureAlgorithm
+	keys     jose.KeySource
+	fetcher  *keyset.Fetcher
 }
 
 // CaddyModule returns the Caddy module information.
@@ -58,18 +59,13 @@ func (SignedRequest) CaddyModule() caddy.ModuleInfo {
 
 // Provision sets defaults and opens the key source.
 func (s *SignedRequest) Provision(ctx caddy.Context) error {
-	if len(s.Algorithms) == 0 {
-		s.Algorithms = []string{"PS256", "ES256"}
-	}
-	if s.Leeway == 0 {
-		s.Leeway = caddy.Duration(30 * time.Second)
-	}
-	if s.MaxAge == 0 {
-		s.MaxAge = caddy.Duration(time.Hour)
-	}
-	if s.MaxLifetime == 0 {
-		s.MaxLifetime = caddy.Duration(time.Hour)
-	}
+	s.envelope = s.envelopeConfig()
+	s.envelope.SetDefaults()
+	// The defaults show in the running config as they are applied.
+	s.Algorithms = s.envelope.Algorithms
+	s.Leeway = caddy.Duration(s.envelope.Leeway)
+	s.MaxAge = caddy.Duration(s.envelope.MaxAge)
+	s.MaxLifetime = caddy.Duration(s.envelope.MaxLifetime)
 	var err error
 	if s.algs, err = jose.ParseAlgs(s.Algorithms); err != nil {
 		return fmt.Errorf("signed_request: algorithms: %w", err)
@@ -85,13 +81,22 @@ func (s *SignedRequest) Provision(ctx caddy.Context) error {
 	return nil
 }
 
+// envelopeConfig is the core configuration of the module's fields.
+func (s *SignedRequest) envelopeConfig() envelope.Config {
+	return envelope.Config{
+		Audience:    s.Audience,
+		Algorithms:  s.Algorithms,
+		Leeway:      time.Duration(s.Leeway),
+		MaxAge:      time.Duration(s.MaxAge),
+		MaxLifetime: time.Duration(s.MaxLifetime),
+	}
+}
+
 // Validate checks the configuration.
 func (s *SignedRequest) Validate() error {
-	if len(s.Audience) == 0 {
-		return errors.New("signed_request: audience is required (this ASPSP's identifiers accepted in aud)")
-	}
-	if s.MaxAge < 0 || s.MaxLifetime < 0 || s.Leeway < 0 {
-		return errors.New("signed_request: durations must not be negative")
+	cfg := s.envelopeConfig()
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("signed_request: %w", err)
 	}
 	return nil
 }
@@ -144,7 +149,7 @@ func (s *SignedRequest) Protect(ctx context.Context, x *dcr.Exchange) error {
 		}
 		return dcr.BadMetadata("request signature is not valid: %v", err)
 	}
-	claim, derr := s.checkClaims(x, claims)
+	claim, derr := s.checkEnvelope(x, hdr, claims)
 	if derr != nil {
 		return derr
 	}
@@ -154,73 +159,21 @@ func (s *SignedRequest) Protect(ctx context.Context, x *dcr.Exchange) error {
 	return nil
 }
 
-// checkClaims applies the envelope rules and returns the jti replay claim to commit.
-func (s *SignedRequest) checkClaims(x *dcr.Exchange, claims map[string]any) (dcr.OnceClaim, *dcr.Error) {
-	now, leeway := x.Now, time.Duration(s.Leeway)
-	iss, ok, err := jose.StringClaim(claims, "iss")
-	if err != nil || !ok || iss == "" {
-		return dcr.OnceClaim{}, dcr.BadMetadata("iss is required and must be a string")
+// checkEnvelope applies the envelope rules (dcr/envelope) to the verified request and returns
+// the jti replay claim to commit.
+func (s *SignedRequest) checkEnvelope(x *dcr.Exchange, hdr jose.Header, claims map[string]any) (dcr.OnceClaim, *dcr.Error) {
+	env, derr := envelope.Check(&s.envelope, envelope.Input{
+		Alg:    hdr.Alg,
+		KeyID:  hdr.Kid,
+		Claims: claims,
+		SSA:    x.SoftwareStatement,
+		Now:    x.Now,
+	})
+	if derr != nil {
+		return dcr.OnceClaim{}, derr
 	}
-	if x.SoftwareStatement != nil && iss != x.SoftwareStatement.SoftwareID {
-		return dcr.OnceClaim{}, dcr.BadMetadata("iss %q must equal the software statement's software_id", iss)
-	}
-	if _, present := claims["aud"]; !present {
-		return dcr.OnceClaim{}, dcr.BadMetadata("aud is required")
-	}
-	if ok, err := jose.AudienceContains(claims, s.Audience); err != nil {
-		return dcr.OnceClaim{}, dcr.BadMetadata("aud must be a string or an array of strings")
-	} else if !ok {
-		return dcr.OnceClaim{}, dcr.BadMetadata("aud does not name this authorization server (expected %s)", strings.Join(s.Audience, " or "))
-	}
-	iat, ok, err := jose.NumericDate(claims, "iat")
-	if err != nil || !ok {
-		return dcr.OnceClaim{}, dcr.BadMetadata("iat is required and must be a NumericDate")
-	}
-	if iat.After(now.Add(leeway)) {
-		return dcr.OnceClaim{}, dcr.BadMetadata("iat is in the future")
-	}
-	if iat.Before(now.Add(-time.Duration(s.MaxAge) - leeway)) {
-		return dcr.OnceClaim{}, dcr.BadMetadata("iat is older than %s", time.Duration(s.MaxAge))
-	}
-	exp, ok, err := jose.NumericDate(claims, "exp")
-	if err != nil || !ok {
-		return dcr.OnceClaim{}, dcr.BadMetadata("exp is required and must be a NumericDate")
-	}
-	if !now.Before(exp.Add(leeway)) {
-		return dcr.OnceClaim{}, dcr.BadMetadata("the request has expired (exp is in the past)")
-	}
-	if !exp.After(iat) {
-		return dcr.OnceClaim{}, dcr.BadMetadata("exp must be after iat")
-	}
-	if exp.Sub(iat) > time.Duration(s.MaxLifetime) {
-		return dcr.OnceClaim{}, dcr.BadMetadata("exp is more than %s after iat", time.Duration(s.MaxLifetime))
-	}
-	if nbf, ok, err := jose.NumericDate(claims, "nbf"); err != nil {
-		return dcr.OnceClaim{}, dcr.BadMetadata("nbf must be a NumericDate")
-	} else if ok && nbf.After(now.Add(leeway)) {
-		return dcr.OnceClaim{}, dcr.BadMetadata("the request is not valid yet (nbf)")
-	}
-	jti, ok, err := jose.StringClaim(claims, "jti")
-	if err != nil || !ok || jti == "" {
-		return dcr.OnceClaim{}, dcr.BadMetadata("jti is required and must be a non-empty string")
-	}
-	if len(jti) > MaxJTILength {
-		return dcr.OnceClaim{}, dcr.BadMetadata("jti is longer than %d characters", MaxJTILength)
-	}
-	ttl := exp.Add(leeway).Sub(now)
-	if ttl < time.Second {
-		ttl = time.Second
-	}
-	return dcr.OnceClaim{
-		Key:    ReplayKey(iss, jti),
-		TTL:    ttl,
-		Reject: dcr.BadMetadata("jti %q has already been used", jti),
-	}, nil
+	return env.Replay, nil
 }
-
-// ReplayKey is the once-store key of a request jti: per issuer, since jti is unique only
-// within its issuer.
-func ReplayKey(iss, jti string) string { return "jti\x00" + iss + "\x00" + jti }
 
 // Interface guards
 var (

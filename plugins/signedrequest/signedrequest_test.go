@@ -13,6 +13,8 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwk"
 
 	"github.com/dcrgate/dcrgate/dcr"
+	"github.com/dcrgate/dcrgate/dcr/envelope"
+	"github.com/dcrgate/dcrgate/dcr/jwtclaims"
 	"github.com/dcrgate/dcrgate/internal/jose"
 	"github.com/dcrgate/dcrgate/internal/keyset"
 	"github.com/dcrgate/dcrgate/internal/sandbox"
@@ -99,7 +101,7 @@ func TestProtect(t *testing.T) {
 		{"jti missing", map[string]any{"jti": nil}, tppclient.SignOptions{}, "jti is required"},
 		{"jti empty", map[string]any{"jti": ""}, tppclient.SignOptions{}, "jti is required"},
 		{"jti a number", map[string]any{"jti": 7}, tppclient.SignOptions{}, "jti is required"},
-		{"jti too long", map[string]any{"jti": strings.Repeat("a", MaxJTILength+1)}, tppclient.SignOptions{}, "longer than"},
+		{"jti too long", map[string]any{"jti": strings.Repeat("a", jwtclaims.MaxJTILength+1)}, tppclient.SignOptions{}, "longer than"},
 		{"alg none", nil, tppclient.SignOptions{Alg: "none"}, "signature"},
 		{"no kid", nil, tppclient.SignOptions{KID: new(string)}, "signature"},
 		{"RS256 not allowed", nil, tppclient.SignOptions{Alg: "RS256"}, "signature"},
@@ -127,7 +129,7 @@ func TestProtect(t *testing.T) {
 				if x.RequestClaims == nil || x.RequestKeyID == "" || len(x.Claims) != 1 {
 					t.Fatalf("accepted without recording the claims: %+v", x)
 				}
-				if c := x.Claims[0]; c.Key != ReplayKey(claims["iss"].(string), claims["jti"].(string)) || c.TTL <= 0 || c.TTL > 2*time.Hour || c.Reject == nil {
+				if c := x.Claims[0]; c.Key != envelope.ReplayKey(claims["iss"].(string), claims["jti"].(string)) || c.TTL <= 0 || c.TTL > 2*time.Hour || c.Reject == nil {
 					t.Fatalf("replay claim %+v", c)
 				}
 				return

@@ -1,0 +1,191 @@
+package envelope
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/dcrgate/dcrgate/dcr"
+	"github.com/dcrgate/dcrgate/dcr/jwtclaims"
+	"github.com/dcrgate/dcrgate/internal/jose"
+)
+
+// Input is what the rules check: the facts of a request whose signature has been verified.
+type Input struct {
+	// Alg and KeyID are the verified JWS header's alg and kid.
+	Alg   string
+	KeyID string
+	// Claims are the verified request claims, as decoded by internal/jose (numbers are
+	// json.Number; float64 and int are accepted too).
+	Claims map[string]any
+	// SSA is the verified software statement, nil when none was verified (configured request
+	// keys without the software_statement protection).
+	SSA *dcr.SoftwareStatement
+	// Now is the time of the request.
+	Now time.Time
+}
+
+// Envelope is what the rules found: the claims read and the replay claim to commit.
+type Envelope struct {
+	Issuer string
+	JTI    string
+	Times  jwtclaims.Times
+	// Replay is the one-time key of (iss, jti), remembered until exp plus leeway; claiming it a
+	// second time is refused with its Reject.
+	Replay dcr.OnceClaim
+}
+
+// Rule is one named envelope rule. Check validates one part of in and records what it read
+// in env; it returns a rejection or nil.
+type Rule struct {
+	Name  string
+	Check func(cfg *Config, in Input, env *Envelope) *dcr.Error
+}
+
+// Rules are run by Check in this order. The replay rule comes last: it needs iss, jti and exp.
+var Rules = []Rule{
+	{"alg", CheckAlg},
+	{"kid", CheckKeyID},
+	{"iss", CheckIssuer},
+	{"aud", CheckAudience},
+	{"iat exp nbf", CheckTimes},
+	{"jti", CheckJTI},
+	{"replay", CheckReplay},
+}
+
+// Check runs every rule of Rules on in. cfg may be nil (the defaults, which reject every
+// request since Audience is required); it is not modified. The first rejection is returned.
+func Check(cfg *Config, in Input) (Envelope, *dcr.Error) {
+	var c Config
+	if cfg != nil {
+		c = *cfg
+	}
+	c.SetDefaults()
+	if in.Claims == nil {
+		// The adapter calls Check only with verified claims; anything else is a wiring bug.
+		return Envelope{}, &dcr.Error{Status: http.StatusInternalServerError, Code: dcr.CodeServerError,
+			Description: "the request envelope was checked before its signature was verified"}
+	}
+	var env Envelope
+	for _, r := range Rules {
+		if err := r.Check(&c, in, &env); err != nil {
+			return Envelope{}, err
+		}
+	}
+	return env, nil
+}
+
+// CheckAlg: the header alg is one of cfg.Algorithms. internal/jose enforced the same list
+// while verifying; this keeps the envelope correct on its own.
+func CheckAlg(cfg *Config, in Input, _ *Envelope) *dcr.Error {
+	if !slices.Contains(cfg.Algorithms, in.Alg) {
+		return dcr.BadMetadata("the request signature algorithm %q is not allowed (allowed: %s)", clip(in.Alg), strings.Join(cfg.Algorithms, ", "))
+	}
+	return nil
+}
+
+// CheckKeyID: the header names its key (kid): keys are chosen by kid only, never taken from
+// the token.
+func CheckKeyID(_ *Config, in Input, _ *Envelope) *dcr.Error {
+	if in.KeyID == "" {
+		return dcr.BadMetadata("the request signature header has no kid")
+	}
+	return nil
+}
+
+// CheckIssuer: iss is a non-empty string and, when a software statement was verified, equals
+// its software_id (the request comes from the software the statement describes).
+func CheckIssuer(_ *Config, in Input, env *Envelope) *dcr.Error {
+	iss, ok, err := jose.StringClaim(in.Claims, "iss")
+	if err != nil || !ok || iss == "" {
+		return dcr.BadMetadata("iss is required and must be a string")
+	}
+	if in.SSA != nil && iss != in.SSA.SoftwareID {
+		return dcr.BadMetadata("iss %q must equal the software statement's software_id", clip(iss))
+	}
+	env.Issuer = iss
+	return nil
+}
+
+// CheckAudience: aud is present, a string or an array of strings, and names one of
+// cfg.Audience exactly.
+func CheckAudience(cfg *Config, in Input, _ *Envelope) *dcr.Error {
+	if _, present := in.Claims["aud"]; !present {
+		return dcr.BadMetadata("aud is required")
+	}
+	ok, err := jose.AudienceContains(in.Claims, cfg.Audience)
+	if err != nil {
+		return dcr.BadMetadata("aud must be a string or an array of strings")
+	}
+	if !ok {
+		return dcr.BadMetadata("aud does not name this authorization server (expected %s)", strings.Join(cfg.Audience, " or "))
+	}
+	return nil
+}
+
+// CheckTimes: iat and exp are required NumericDates; iat is not in the future nor older than
+// cfg.MaxAge; exp is not past, after iat and at most cfg.MaxLifetime after it; nbf, if sent,
+// is not in the future; each with cfg.Leeway (jwtclaims.CheckTimes).
+func CheckTimes(cfg *Config, in Input, env *Envelope) *dcr.Error {
+	times, terr := jwtclaims.CheckTimes(in.Claims, in.Now, TimeRules(cfg))
+	if terr != nil {
+		derr := dcr.BadMetadata("%s", terr.Describe("the request"))
+		if terr.Err != nil {
+			derr = derr.WithCause(terr.Err) // the parse detail, for the log
+		}
+		return derr
+	}
+	env.Times = times
+	return nil
+}
+
+// TimeRules are the time-claim rules of a request under cfg (with its defaults applied).
+func TimeRules(cfg *Config) jwtclaims.TimeRules {
+	return jwtclaims.TimeRules{
+		Leeway:          cfg.Leeway,
+		RequireIssuedAt: true,
+		RequireExpiry:   true,
+		MaxAge:          cfg.MaxAge,
+		MaxLifetime:     cfg.MaxLifetime,
+	}
+}
+
+// CheckJTI: jti is a non-empty string of at most jwtclaims.MaxJTILength bytes (it becomes a
+// once-store key).
+func CheckJTI(_ *Config, in Input, env *Envelope) *dcr.Error {
+	jti, ok, err := jose.StringClaim(in.Claims, "jti")
+	if err != nil || !ok || jti == "" {
+		return dcr.BadMetadata("jti is required and must be a non-empty string")
+	}
+	if len(jti) > jwtclaims.MaxJTILength {
+		return dcr.BadMetadata("jti is longer than %d characters", jwtclaims.MaxJTILength)
+	}
+	env.JTI = jti
+	return nil
+}
+
+// CheckReplay builds the replay claim of (iss, jti): the handler claims it atomically with the
+// registration's other one-time keys, and a jti already claimed by the same issuer is refused
+// then. It is kept until exp plus leeway, after which the request is refused as expired.
+func CheckReplay(cfg *Config, in Input, env *Envelope) *dcr.Error {
+	env.Replay = dcr.OnceClaim{
+		Key:    ReplayKey(env.Issuer, env.JTI),
+		TTL:    env.Times.RememberFor(in.Now, cfg.Leeway),
+		Reject: dcr.BadMetadata("jti %q has already been used", env.JTI),
+	}
+	return nil
+}
+
+// ReplayKey is the once-store key of a request jti: per issuer, since jti is unique only
+// within its issuer.
+func ReplayKey(iss, jti string) string { return "jti\x00" + iss + "\x00" + jti }
+
+// clip shortens a client-chosen value quoted in a description.
+func clip(s string) string {
+	const max = 64
+	if len(s) > max {
+		return s[:max] + "..."
+	}
+	return s
+}
