@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"io"
 	"mime"
@@ -17,6 +18,7 @@ import (
 	"github.com/dcrgate/dcrgate/dcr/obprofile"
 	"github.com/dcrgate/dcrgate/dcr/obresponse"
 	"github.com/dcrgate/dcrgate/internal/jose"
+	"github.com/dcrgate/dcrgate/registrars/local"
 )
 
 // serveDCR runs one DCR call through the pipeline and writes the answer. Every rejection is
@@ -206,7 +208,8 @@ func (h *Handler) loadForManagement(x *dcr.Exchange) error {
 		return h.storeError(err)
 	}
 	x.Existing = rec
-	x.RegistrationTokenValid = dcr.SecretMatches(token, rec.RegistrationTokenHash)
+	x.RegistrationTokenValid = token != "" &&
+		subtle.ConstantTimeCompare([]byte(local.HashSecret(token)), []byte(rec.RegistrationTokenHash)) == 1
 	x.ManagementAuthorized = x.RegistrationTokenValid
 	return nil
 }

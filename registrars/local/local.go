@@ -5,7 +5,12 @@ package local
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"fmt"
+	"math/big"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
@@ -35,7 +40,7 @@ func (Local) CaddyModule() caddy.ModuleInfo {
 
 // Register creates the registration with fresh credentials.
 func (Local) Register(ctx context.Context, x *dcr.Exchange) (*dcr.Registration, map[string]any, error) {
-	token, err := dcr.NewRegistrationToken()
+	token, err := NewToken()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -48,17 +53,17 @@ func (Local) Register(ctx context.Context, x *dcr.Exchange) (*dcr.Registration, 
 		SoftwareStatement:     x.SoftwareStatement.Raw,
 		SSAClaims:             x.SoftwareStatement.Claims,
 		Directory:             x.SoftwareStatement.Directory,
-		RegistrationTokenHash: dcr.HashSecret(token),
+		RegistrationTokenHash: HashSecret(token),
 		IssuedAt:              x.Now.UTC(),
 		UpdatedAt:             x.Now.UTC(),
 	}
 	rec.BindCertificate(x.ClientCert)
 	if needsSecret(x.Metadata) {
-		secret, err := dcr.NewClientSecret()
+		secret, err := NewClientSecret()
 		if err != nil {
 			return nil, nil, err
 		}
-		rec.ClientSecretHash = dcr.HashSecret(secret)
+		rec.ClientSecretHash = HashSecret(secret)
 		creds["client_secret"] = secret
 		creds["client_secret_expires_at"] = 0
 	}
@@ -102,6 +107,38 @@ func (l *Local) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 func needsSecret(md map[string]any) bool {
 	m, _ := md["token_endpoint_auth_method"].(string)
 	return strings.HasPrefix(m, "client_secret_")
+}
+
+// NewToken returns a registration access token: 256 random bits, base64url.
+func NewToken() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+// NewClientSecret returns a 36-character base62 secret (about 214 bits), the OB maximum length.
+func NewClientSecret() (string, error) {
+	var sb strings.Builder
+	max := big.NewInt(int64(len(base62)))
+	for range 36 {
+		n, err := rand.Int(rand.Reader, max)
+		if err != nil {
+			return "", err
+		}
+		sb.WriteByte(base62[n.Int64()])
+	}
+	return sb.String(), nil
+}
+
+// HashSecret is how tokens and secrets are stored: hex SHA-256. The inputs carry 200+ random
+// bits, so a fast unsalted hash is enough; comparisons use subtle.ConstantTimeCompare.
+func HashSecret(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
 }
 
 // Interface guards

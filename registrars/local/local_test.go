@@ -36,7 +36,7 @@ func TestRegister(t *testing.T) {
 		t.Fatalf("client_id %q is not a UUID v4", rec.ClientID)
 	}
 	token, _ := creds["registration_access_token"].(string)
-	if len(token) < 40 || rec.RegistrationTokenHash != dcr.HashSecret(token) || rec.RegistrationTokenHash == token {
+	if len(token) < 40 || rec.RegistrationTokenHash != HashSecret(token) || rec.RegistrationTokenHash == token {
 		t.Fatalf("token %q stored as %q", token, rec.RegistrationTokenHash)
 	}
 	if _, ok := creds["client_secret"]; ok || rec.ClientSecretHash != "" {
@@ -59,7 +59,7 @@ func TestClientSecretOnlyForSecretMethods(t *testing.T) {
 		if !regexp.MustCompile(`^[0-9A-Za-z]{36}$`).MatchString(secret) {
 			t.Fatalf("%s: secret %q is not 36 base62 characters (OB maximum)", m, secret)
 		}
-		if rec.ClientSecretHash != dcr.HashSecret(secret) {
+		if rec.ClientSecretHash != HashSecret(secret) {
 			t.Fatalf("%s: secret not stored as its hash", m)
 		}
 	}

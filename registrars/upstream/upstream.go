@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dcrgate/dcrgate/dcr"
+	"github.com/dcrgate/dcrgate/registrars/local"
 )
 
 func init() {
@@ -140,7 +141,7 @@ func (u *Upstream) Register(ctx context.Context, x *dcr.Exchange) (*dcr.Registra
 		return nil, nil, badGateway(err, "the authorization server does not support registration management")
 	}
 
-	token, err := dcr.NewRegistrationToken()
+	token, err := local.NewToken()
 	if err != nil {
 		u.compensateCreate(ctx, x, created)
 		return nil, nil, err
@@ -157,7 +158,7 @@ func (u *Upstream) Register(ctx context.Context, x *dcr.Exchange) (*dcr.Registra
 		SoftwareStatement:     x.SoftwareStatement.Raw,
 		SSAClaims:             x.SoftwareStatement.Claims,
 		Directory:             x.SoftwareStatement.Directory,
-		RegistrationTokenHash: dcr.HashSecret(token),
+		RegistrationTokenHash: local.HashSecret(token),
 		Backend: map[string]any{
 			backendClientID:     created.clientID,
 			backendToken:        created.token,
@@ -173,7 +174,7 @@ func (u *Upstream) Register(ctx context.Context, x *dcr.Exchange) (*dcr.Registra
 	creds := map[string]any{"registration_access_token": token}
 	if created.secret != "" {
 		// The backend's client secret is the TPP's to keep; the gateway keeps only its hash.
-		rec.ClientSecretHash = dcr.HashSecret(created.secret)
+		rec.ClientSecretHash = local.HashSecret(created.secret)
 		creds["client_secret"] = created.secret
 		creds["client_secret_expires_at"] = created.secretExpiresAt
 	}

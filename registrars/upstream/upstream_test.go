@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dcrgate/dcrgate/dcr"
+	"github.com/dcrgate/dcrgate/registrars/local"
 	"github.com/dcrgate/dcrgate/storage/caddystorage"
 )
 
@@ -209,7 +210,7 @@ func TestRegisterProvisionsTheBackend(t *testing.T) {
 		t.Fatalf("registration call %q", b.calls[0])
 	}
 	tok, _ := creds["registration_access_token"].(string)
-	if tok == "" || tok == "rat-1" || rec.RegistrationTokenHash != dcr.HashSecret(tok) {
+	if tok == "" || tok == "rat-1" || rec.RegistrationTokenHash != local.HashSecret(tok) {
 		t.Fatalf("the TPP's token %q must be the gateway's own, not the backend's", tok)
 	}
 	if rec.Backend[backendToken] != "rat-1" || rec.Backend[backendClientURI] != "https://as.internal/reg/backend-1" {
