@@ -12,14 +12,6 @@ import (
 // where eIDAS (ETSI EN 319 412-1) certificates name the organisation: PSDGB-OB-<org_id>.
 var OIDOrganizationIdentifier = asn1.ObjectIdentifier{2, 5, 4, 97}
 
-// CertThumbprint is the RFC 8705 §3.1 x5t#S256 of cert: the base64url (unpadded) SHA-256 of
-// its DER encoding. It is how a registration remembers its transport certificate and how a
-// certificate-bound access token names the certificate it is bound to.
-func CertThumbprint(cert *x509.Certificate) string {
-	sum := sha256.Sum256(cert.Raw)
-	return base64.RawURLEncoding.EncodeToString(sum[:])
-}
-
 // OrganizationIdentifier is the first organizationIdentifier of the certificate's subject,
 // as it is written there (PSDGB-OB-<org_id>), or "" when it has none.
 func OrganizationIdentifier(cert *x509.Certificate) string {
@@ -46,10 +38,19 @@ func CertificateIdentity(cert *x509.Certificate) (orgID, softwareID string) {
 	if len(cert.Subject.OrganizationalUnit) > 0 {
 		return cert.Subject.OrganizationalUnit[0], softwareID
 	}
-	s := OrganizationIdentifier(cert)
-	// PSD2 form: 2-letter type, 2-letter country, authority, id: PSDGB-OB-<id>.
-	if i := strings.LastIndex(s, "-"); i >= 0 && strings.Count(s, "-") >= 2 {
-		return s[i+1:], softwareID
+	if s := OrganizationIdentifier(cert); s != "" {
+		// PSD2 form: 2-letter type, 2-letter country, authority, id: PSDGB-OB-<id>.
+		if i := strings.LastIndex(s, "-"); i >= 0 && strings.Count(s, "-") >= 2 {
+			return s[i+1:], softwareID
+		}
+		return s, softwareID
 	}
-	return s, softwareID
+	return "", softwareID
+}
+
+// CertificateThumbprint is the RFC 8705 x5t#S256 of a certificate: the base64url SHA-256 of
+// its DER encoding.
+func CertificateThumbprint(cert *x509.Certificate) string {
+	sum := sha256.Sum256(cert.Raw)
+	return base64.RawURLEncoding.EncodeToString(sum[:])
 }

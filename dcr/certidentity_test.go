@@ -26,12 +26,12 @@ func TestCertificateIdentity(t *testing.T) {
 	}
 }
 
-func TestCertThumbprint(t *testing.T) {
+func TestCertificateThumbprint(t *testing.T) {
 	// RFC 8705 §3.1: base64url of the SHA-256 of the DER bytes; SHA-256("abc") is
 	// ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad.
 	cert := &x509.Certificate{Raw: []byte("abc")}
-	if got, want := CertThumbprint(cert), "ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0"; got != want {
-		t.Fatalf("CertThumbprint = %q, want %q", got, want)
+	if got, want := CertificateThumbprint(cert), "ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0"; got != want {
+		t.Fatalf("CertificateThumbprint = %q, want %q", got, want)
 	}
 }
 
@@ -51,18 +51,5 @@ func TestOrganizationIdentifier(t *testing.T) {
 		if got := OrganizationIdentifier(&x509.Certificate{Subject: pkix.Name{Names: tc.names}}); got != tc.want {
 			t.Errorf("%s: got %q, want %q", tc.name, got, tc.want)
 		}
-	}
-}
-
-func TestBindCertificate(t *testing.T) {
-	var rec Registration
-	rec.BindCertificate(nil)
-	if rec.CertSubject != "" || rec.CertThumbprint != "" {
-		t.Fatal("no certificate must leave the record unbound")
-	}
-	cert := &x509.Certificate{Raw: []byte("abc"), Subject: pkix.Name{CommonName: "sw1", OrganizationalUnit: []string{"org1"}}}
-	rec.BindCertificate(cert)
-	if rec.CertSubject != "CN=sw1,OU=org1" || rec.CertThumbprint != CertThumbprint(cert) {
-		t.Fatalf("bound to %q %q", rec.CertSubject, rec.CertThumbprint)
 	}
 }

@@ -1,9 +1,6 @@
 package dcr
 
-import (
-	"crypto/x509"
-	"time"
-)
+import "time"
 
 // Registration is the stored record of one registered client. Secrets are stored only as
 // hashes: the registration access token and client secret are returned once, on creation.
@@ -42,17 +39,6 @@ type Registration struct {
 	IssuedAt  time.Time  `json:"issued_at"`
 	UpdatedAt time.Time  `json:"updated_at"`
 	DeletedAt *time.Time `json:"deleted_at,omitempty"`
-}
-
-// BindCertificate records cert, the transport certificate the client registers or updates
-// with, as the binding for its management calls (subject and RFC 8705 thumbprint); a call
-// without a certificate leaves the record unbound.
-func (r *Registration) BindCertificate(cert *x509.Certificate) {
-	if cert == nil {
-		return
-	}
-	r.CertSubject = cert.Subject.String()
-	r.CertThumbprint = CertThumbprint(cert)
 }
 
 // Deleted reports whether the record is a tombstone.

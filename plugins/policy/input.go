@@ -113,7 +113,7 @@ func CertificateInput(c *x509.Certificate) map[string]any {
 			"uri":   orEmpty(uris),
 			"ip":    orEmpty(ips),
 		},
-		"sha256_thumbprint": dcr.CertThumbprint(c),
+		"sha256_thumbprint": dcr.CertificateThumbprint(c),
 		"not_before":        c.NotBefore.Unix(),
 		"not_after":         c.NotAfter.Unix(),
 	}

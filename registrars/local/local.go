@@ -57,7 +57,10 @@ func (Local) Register(ctx context.Context, x *dcr.Exchange) (*dcr.Registration, 
 		IssuedAt:              x.Now.UTC(),
 		UpdatedAt:             x.Now.UTC(),
 	}
-	rec.BindCertificate(x.ClientCert)
+	if x.ClientCert != nil {
+		rec.CertSubject = x.ClientCert.Subject.String()
+		rec.CertThumbprint = dcr.CertificateThumbprint(x.ClientCert)
+	}
 	if needsSecret(x.Metadata) {
 		secret, err := NewClientSecret()
 		if err != nil {

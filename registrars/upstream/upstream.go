@@ -170,7 +170,10 @@ func (u *Upstream) Register(ctx context.Context, x *dcr.Exchange) (*dcr.Registra
 		UpdatedAt: x.Now.UTC(),
 	}
 	u.checkAnswer(requested, created)
-	rec.BindCertificate(x.ClientCert)
+	if x.ClientCert != nil {
+		rec.CertSubject = x.ClientCert.Subject.String()
+		rec.CertThumbprint = dcr.CertificateThumbprint(x.ClientCert)
+	}
 	creds := map[string]any{"registration_access_token": token}
 	if created.secret != "" {
 		// The backend's client secret is the TPP's to keep; the gateway keeps only its hash.
