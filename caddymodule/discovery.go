@@ -67,7 +67,7 @@ type Discovery struct {
 	// Path of the discovery document; default /.well-known/openid-configuration.
 	Path string `json:"path,omitempty"`
 	// RegistrationEndpoint is the advertised registration_endpoint; placeholders are
-	// resolved per request. Default: the dcr handler's public_url, or
+	// resolved per request, with the request's replacer (see internal/placeholder). Default: the dcr handler's public_url, or
 	// https://{http.request.hostport}{its endpoint}.
 	RegistrationEndpoint string `json:"registration_endpoint,omitempty"`
 	// AuthMethods, when set, narrows the published token_endpoint_auth_methods_supported to
@@ -197,7 +197,7 @@ func (d *Discovery) rewrite(r *http.Request, doc []byte) ([]byte, error) {
 	}
 	configured := ""
 	if d.RegistrationEndpoint != "" {
-		configured = repl.ReplaceAll(d.RegistrationEndpoint, "")
+		configured = repl.ReplaceKnown(d.RegistrationEndpoint, "")
 	}
 	server, _ := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server)
 	pub := dcrProfiles.lookup(server, d.scope, endpointPath(configured))
@@ -222,7 +222,7 @@ func (d *Discovery) rewrite(r *http.Request, doc []byte) ([]byte, error) {
 	case pub != nil:
 		m["registration_endpoint"] = "https://" + r.Host + pub.Endpoint
 	default:
-		m["registration_endpoint"] = repl.ReplaceAll(DefaultDiscoveryRegistration, "")
+		m["registration_endpoint"] = repl.ReplaceKnown(DefaultDiscoveryRegistration, "")
 	}
 	warnings, err := applyProfile(m, &profile)
 	if err != nil {

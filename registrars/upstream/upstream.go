@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dcrgate/dcrgate/dcr"
+	"github.com/dcrgate/dcrgate/internal/placeholder"
 	"github.com/dcrgate/dcrgate/registrars/local"
 )
 
@@ -91,12 +92,9 @@ func (u *Upstream) Provision(ctx caddy.Context) error {
 	if u.Timeout == 0 {
 		u.Timeout = DefaultTimeout
 	}
-	u.initialAccessToken = resolve(u.InitialAccessToken)
+	u.initialAccessToken = placeholder.Resolve(u.InitialAccessToken)
 	return nil
 }
-
-// resolve expands global placeholders ({env.*}, {file.*}) in a configured secret, once.
-func resolve(s string) string { return caddy.NewReplacer().ReplaceAll(s, "") }
 
 // Validate checks the configuration.
 func (u *Upstream) Validate() error {
