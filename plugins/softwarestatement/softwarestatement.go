@@ -51,7 +51,7 @@ type SoftwareStatement struct {
 	Fetch keyset.FetchConfig `json:"fetch,omitzero"`
 
 	algs    []jwa.SignatureAlgorithm
-	byIss   map[string]*directory
+	byIss   map[string]*Directory
 	fetcher *keyset.Fetcher
 	logger  *zap.Logger
 }
@@ -71,8 +71,6 @@ type Directory struct {
 
 	keys jose.KeySource
 }
-
-type directory = Directory
 
 // CaddyModule returns the Caddy module information.
 func (SoftwareStatement) CaddyModule() caddy.ModuleInfo {
@@ -102,7 +100,7 @@ func (s *SoftwareStatement) Provision(ctx caddy.Context) error {
 	if s.fetcher, err = s.Fetch.Acquire(ctx); err != nil {
 		return fmt.Errorf("software_statement: fetch: %w", err)
 	}
-	s.byIss = make(map[string]*directory, len(s.Directories))
+	s.byIss = make(map[string]*Directory, len(s.Directories))
 	for i := range s.Directories {
 		d := &s.Directories[i]
 		if len(d.SoftwareModes) == 0 {
@@ -191,7 +189,7 @@ func (s *SoftwareStatement) Protect(ctx context.Context, x *dcr.Exchange) error 
 }
 
 // checkClaims applies the OB rules on SSA claims.
-func (s *SoftwareStatement) checkClaims(d *directory, raw string, claims map[string]any, now time.Time) (*dcr.SoftwareStatement, *dcr.Error) {
+func (s *SoftwareStatement) checkClaims(d *Directory, raw string, claims map[string]any, now time.Time) (*dcr.SoftwareStatement, *dcr.Error) {
 	leeway := time.Duration(s.Leeway)
 	iat, ok, err := jose.NumericDate(claims, "iat")
 	if err != nil || !ok {
