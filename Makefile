@@ -49,6 +49,7 @@ test: vet
 	@if ls policies/*.rego >/dev/null 2>&1; then echo "$(GO) tool opa test policies/"; $(GO) tool opa test policies/; fi
 	$(GO) test -run '^$$' -bench . -benchtime 20x ./caddymodule/... ./plugins/policy/
 	$(GO) test -run '^$$' -bench Registration -benchtime 20x ./storage/redis/
+	$(GO) test -run '^$$' -bench StoreCreateClaim -benchtime 20x ./storage/bolt/
 
 # Unit tests only: no external process (the helpers of internal/gatewaytest and
 # internal/redistest skip their tests under -short).
@@ -79,6 +80,7 @@ fuzz:
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./caddymodule/ ./plugins/policy/
 	$(GO) test -run '^$$' -bench Registration -benchtime 2000x ./storage/redis/
+	$(GO) test -run '^$$' -bench StoreCreateClaim -benchtime 2s ./storage/bolt/
 	$(GO) test -count=1 -timeout 90m -v -run . ./bench -args -full -report $(CURDIR)/bench/results.json
 
 # Builds the same binary with the xcaddy library from xcaddy.json.

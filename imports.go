@@ -12,6 +12,7 @@ import (
 	_ "github.com/dcrgate/dcrgate/plugins/softwarestatement"
 	_ "github.com/dcrgate/dcrgate/registrars/local"
 	_ "github.com/dcrgate/dcrgate/registrars/upstream"
+	_ "github.com/dcrgate/dcrgate/storage/bolt"
 	_ "github.com/dcrgate/dcrgate/storage/caddystorage"
 	_ "github.com/dcrgate/dcrgate/storage/redis"
 	_ "github.com/dcrgate/dcrgate/tlsrevocation"

@@ -57,7 +57,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error)
 //	        max_redirect_uri_length <n>
 //	    }
 //
-//	    storage <name> [{ ... }]         # dcr.storage.*; default caddy
+//	    storage <name> [{ ... }]         # dcr.storage.*; default bolt
 //	    registrar <name> [{ ... }]       # dcr.registrars.*; default local
 //	}
 //

@@ -47,13 +47,13 @@ type Handler struct {
 	// policy; the OB profile rules run after signed_request.
 	ProtectionsRaw []json.RawMessage `json:"protections,omitempty" caddy:"namespace=dcr.protections inline_key=protection"`
 	// DefaultPolicy runs the embedded default registration policy (policies/ in the
-	// repository: roles → scopes, org_status, software_mode per environment, at most 10
+	// repository: org_status, software_mode per environment, at most 10
 	// registrations per software_id, org allow/deny lists) when no `policy` protection is
 	// configured; default true. False (Caddyfile: `default_policy off`) runs no policy.
 	DefaultPolicy *bool `json:"default_policy,omitempty"`
 	// Profile configures the OB DCR v3.2 metadata rules.
 	Profile obprofile.Config `json:"profile,omitzero"`
-	// StorageRaw is the registration store (dcr.storage.*); default caddy (Caddy's storage).
+	// StorageRaw is the registration store (dcr.storage.*); default bolt (one file in Caddy's data directory).
 	StorageRaw json.RawMessage `json:"storage,omitempty" caddy:"namespace=dcr.storage inline_key=backend"`
 	// RegistrarRaw turns checked requests into registrations (dcr.registrars.*); default local.
 	RegistrarRaw json.RawMessage `json:"registrar,omitempty" caddy:"namespace=dcr.registrars inline_key=registrar"`
@@ -208,7 +208,7 @@ func (h *Handler) provisionStore(ctx caddy.Context) error {
 		return nil
 	}
 	if h.StorageRaw == nil {
-		h.StorageRaw = caddyconfig.JSONModuleObject(struct{}{}, "backend", "caddy", nil)
+		h.StorageRaw = caddyconfig.JSONModuleObject(map[string]any{"check_caddy_storage": true}, "backend", "bolt", nil)
 	}
 	mod, err := ctx.LoadModule(h, "StorageRaw")
 	if err != nil {

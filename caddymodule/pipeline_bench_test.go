@@ -3,6 +3,8 @@ package caddymodule
 import (
 	"net/http"
 	"os"
+	"path/filepath"
+	"sync/atomic"
 	"testing"
 
 	"github.com/lestrrat-go/jwx/v2/jwa"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/dcrgate/dcrgate/internal/jwks"
 	"github.com/dcrgate/dcrgate/internal/tppclient"
+	"github.com/dcrgate/dcrgate/storage/bolt"
 )
 
 // BenchmarkPipeline compares the whole POST pipeline (mTLS check, SSA verification, request
@@ -99,4 +102,100 @@ func benchmarkPipeline(b *testing.B, p *inProcess) {
 			}
 		})
 	}
+}
+
+// pipelineConcurrency is the number of requests in flight per core in
+// BenchmarkPipelineParallel: a loaded gateway serves many connections at once, and a store
+// that group-commits turns them into shared fsyncs.
+const pipelineConcurrency = 16
+
+// BenchmarkPipelineParallel is the POST pipeline from all cores at once (b.RunParallel,
+// pipelineConcurrency requests in flight per core) against the two bare signature
+// verifications it cannot avoid, run the same way, in one run:
+//
+//	go test -run '^$' -bench PipelineParallel -benchtime 2s ./caddymodule/
+//
+// BareVerify runs first; POST (the bolt store on disk, the default) and POSTCaddyStore (the
+// caddy store on disk) report bare_rate_ratio, their rate as a fraction of BareVerify's
+// (1 would mean the pipeline costs nothing beyond its cryptography).
+func BenchmarkPipelineParallel(b *testing.B) {
+	var bareNs float64
+	b.Run("BareVerify", func(b *testing.B) {
+		p := newInProcess(b)
+		ssa := []byte(p.tpp.SoftwareStatement)
+		req := p.signedRequest(b, nil)
+		tppPub, err := p.tpp.SigningKey.PublicKey()
+		if err != nil {
+			b.Fatal(err)
+		}
+		dirSet, err := jwks.LoadFile(p.sb.Files.DirectoryJWKS)
+		if err != nil {
+			b.Fatal(err)
+		}
+		dirPub, _ := dirSet.Key(0)
+		b.SetParallelism(pipelineConcurrency)
+		b.ReportAllocs()
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := jws.Verify(ssa, jws.WithKey(jwa.PS256, dirPub)); err != nil {
+					b.Error(err)
+					return
+				}
+				if _, err := jws.Verify(req, jws.WithKey(jwa.PS256, tppPub)); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+		bareNs = nsPerOp(b)
+	})
+	post := func(b *testing.B, p *inProcess) {
+		if w := p.do(http.MethodPost, "/register", p.signedRequest(b, nil), ""); w.Code != http.StatusCreated {
+			b.Fatalf("warm-up: %d %s", w.Code, w.Body)
+		}
+		// Every request needs its own jti, so they are signed before the clock starts.
+		bodies := make([][]byte, b.N)
+		for i := range bodies {
+			bodies[i] = p.signedRequest(b, nil)
+		}
+		var next atomic.Int64
+		b.SetParallelism(pipelineConcurrency)
+		b.ReportAllocs()
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				body := bodies[next.Add(1)-1]
+				if w := p.do(http.MethodPost, "/register", body, ""); w.Code != http.StatusCreated {
+					b.Errorf("status %d %s", w.Code, w.Body)
+					return
+				}
+			}
+		})
+		if ns := nsPerOp(b); bareNs > 0 && ns > 0 {
+			b.ReportMetric(bareNs/ns, "bare_rate_ratio")
+		}
+	}
+	b.Run("POST", func(b *testing.B) {
+		p := newInProcess(b)
+		s, err := bolt.Open(filepath.Join(b.TempDir(), "registry.db"), nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = s.Close() })
+		p.h.store = s
+		post(b, p)
+	})
+	b.Run("POSTCaddyStore", func(b *testing.B) {
+		post(b, newInProcess(b))
+	})
+}
+
+// nsPerOp is the wall-clock time per operation of the benchmark so far.
+func nsPerOp(b *testing.B) float64 {
+	b.StopTimer()
+	if b.N == 0 {
+		return 0
+	}
+	return float64(b.Elapsed().Nanoseconds()) / float64(b.N)
 }

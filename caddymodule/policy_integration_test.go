@@ -72,16 +72,16 @@ func TestPolicyDefaultRulesThroughServer(t *testing.T) {
 	// gateway reads it on start, so restart it.
 	data := fmt.Sprintf(`{"dcr":{"config":{
 		"max_registrations_per_software": 2,
-		"role_scopes": {"AISP": ["accounts"], "PISP": []},
 		"denied_org_ids": [%q]}}}`, g.Sandbox.TPP(2).OrgID)
 	writePolicyFile(t, g, "data.json", data)
 	g.Restart()
 
-	t.Run("roles_scopes", func(t *testing.T) {
-		wantRejected(t, policyRegister(t, g, 1, nil), 400, "invalid_client_metadata", "scope payments is not allowed for software roles")
-		wantCreated(t, policyRegister(t, g, 1, map[string]any{"scope": "openid accounts"}))
+	t.Run("org_status", func(t *testing.T) {
+		wantRejected(t, policyRegister(t, g, 1, map[string]any{"software_statement": ssaWith(t, g, map[string]any{"org_status": "Suspended"})}),
+			400, "unapproved_software_statement", `org_status "Suspended" is not accepted`)
 	})
 	t.Run("registrations_limit", func(t *testing.T) {
+		wantCreated(t, policyRegister(t, g, 1, map[string]any{"scope": "openid accounts"}))
 		wantCreated(t, policyRegister(t, g, 1, map[string]any{"scope": "openid accounts"}))
 		wantRejected(t, policyRegister(t, g, 1, map[string]any{"scope": "openid accounts"}), 400, "unapproved_software_statement", "already has 2 registrations (at most 2)")
 	})
@@ -99,9 +99,9 @@ func TestPolicyDefaultRulesThroughServer(t *testing.T) {
 	}
 }
 
-// TestPolicyEnvironmentAndStatusThroughServer covers software_mode and org_status, which the
-// Go protections also check: the data makes the policy stricter than them, so the answer is
-// the policy's.
+// TestPolicyEnvironmentAndStatusThroughServer covers software_mode and org_status, which only
+// the policy judges (the software_statement protection requires them as strings): data that
+// makes the policy stricter than its defaults is followed.
 func TestPolicyEnvironmentAndStatusThroughServer(t *testing.T) {
 	g := startWithPolicy(t, 1, `policy {
 			data {{POLICY}}/production.yaml
@@ -113,6 +113,54 @@ func TestPolicyEnvironmentAndStatusThroughServer(t *testing.T) {
 	g.Restart()
 	wantRejected(t, policyRegister(t, g, 1, map[string]any{"software_statement": ssaWith(t, g, map[string]any{"software_mode": "Live"})}),
 		400, "unapproved_software_statement", `org_status "Active" is not accepted`)
+}
+
+// TestPolicyDataOwnsOrgStatusAndSoftwareMode is what a policy author sees: with the defaults
+// of policies/data.json a Suspended organisation and Test software in production are refused;
+// a data file that allows them is followed by the real gateway, since no Go rule judges
+// org_status or software_mode any more.
+func TestPolicyDataOwnsOrgStatusAndSoftwareMode(t *testing.T) {
+	g := startWithPolicy(t, 1, `policy {
+			data {{POLICY}}/data.yaml
+		}`, map[string]string{"data.yaml": "dcr:\n  config:\n    environment: production\n"})
+	register := func(orgStatus, mode string) *tppclient.Response {
+		return policyRegister(t, g, 1, map[string]any{"scope": "openid accounts",
+			"software_statement": ssaWith(t, g, map[string]any{"org_status": orgStatus, "software_mode": mode})})
+	}
+	wantRejected(t, register("Suspended", "Live"), 400, "unapproved_software_statement", `org_status "Suspended" is not accepted`)
+	wantRejected(t, register("Active", "Test"), 400, "unapproved_software_statement", `software_mode "Test" is not accepted in the production environment`)
+
+	writePolicyFile(t, g, "data.yaml", "dcr:\n  config:\n    environment: production\n    org_statuses: [Active, Suspended]\n    software_modes:\n      production: [Test, Live]\n")
+	g.Restart()
+	wantCreated(t, register("Suspended", "Test"))
+	wantRejected(t, policyRegister(t, g, 1, map[string]any{"software_statement": ssaWith(t, g, map[string]any{"org_status": "Revoked"})}),
+		400, "unapproved_software_statement", `org_status "Revoked" is not accepted`)
+}
+
+// TestRoleScopesOwnedByTheProfile: roles → scopes has one home, the profile's role_scopes
+// (dcr/obprofile); mapping a role to another scope there is followed by the real gateway,
+// with the default policy running (it has no roles rule of its own any more).
+func TestRoleScopesOwnedByTheProfile(t *testing.T) {
+	g := startWithPolicy(t, 1, `profile {
+			role_scopes CBPII payments
+		}`, nil)
+	cbpii := func(scope string) map[string]any {
+		return map[string]any{"scope": scope, "software_statement": ssaWith(t, g, map[string]any{"software_roles": []string{"CBPII"}})}
+	}
+	res := policyRegister(t, g, 1, cbpii("openid payments"))
+	wantCreated(t, res)
+	if res.JSON["scope"] != "openid payments" {
+		t.Errorf("registered scope %v", res.JSON["scope"])
+	}
+	wantRejected(t, policyRegister(t, g, 1, cbpii("openid fundsconfirmations")), 400, "invalid_client_metadata",
+		`scope "fundsconfirmations" is not allowed by the software statement's software_roles (CBPII)`)
+	omitted := cbpii("")
+	omitted["scope"] = nil // sent as null: omitted
+	res = policyRegister(t, g, 1, omitted)
+	wantCreated(t, res)
+	if res.JSON["scope"] != "openid payments" {
+		t.Errorf("default scope %v, want the roles' openid payments", res.JSON["scope"])
+	}
 }
 
 // completeLogs stops the gateway and returns everything it printed. The child's output

@@ -1,8 +1,10 @@
 # METADATA
-# title: The organisation must be Active
+# title: Accepted organisation statuses
 # description: |
 #   On register and update, the SSA's org_status must be one of data.dcr.config.org_statuses
-#   (default ["Active"]).
+#   (default ["Active"], in data.json). This rule is the only place the gateway judges
+#   org_status: the software_statement protection only requires the claim to be a non-empty
+#   string, so a data file that lists "Suspended" lets suspended organisations register.
 package dcr.rules.org_status
 
 import rego.v1

@@ -3,8 +3,10 @@
 # description: |
 #   On register and update, the SSA's software_mode must be one of the modes allowed for the
 #   gateway's environment: data.dcr.config.software_modes[data.dcr.config.environment]
-#   (default: sandbox accepts Test and Live, production only Live). An environment without an
-#   entry accepts no software at all.
+#   (default, in data.json: environment sandbox, where Test and Live are accepted; production
+#   accepts only Live). An environment without an entry accepts no software at all. This rule is
+#   the one owner of the accepted modes: the software_statement protection only requires the
+#   claim to be a non-empty string (its per-directory software_modes is deprecated).
 package dcr.rules.software_mode
 
 import rego.v1

@@ -34,3 +34,9 @@ test_read_not_checked if {
 	count(software_mode.deny) == 0 with input as object.union(fixtures.register_input, {"operation": "read"})
 		with data.dcr.config.environment as "production"
 }
+
+test_modes_are_data if {
+	count(software_mode.deny) == 0 with input as fixtures.register_input
+		with data.dcr.config.environment as "production"
+		with data.dcr.config.software_modes as {"production": ["Test", "Live"]}
+}

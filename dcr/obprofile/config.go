@@ -81,7 +81,9 @@ type Config struct {
 	// Scopes are every scope a client may register. Default openid, accounts, payments,
 	// fundsconfirmations.
 	Scopes []string `json:"scopes,omitempty"`
-	// RoleScopes maps an SSA software_role to the scopes it allows. Defaults AISP: accounts,
+	// RoleScopes maps an SSA software_role to the scopes it allows: the one home of roles →
+	// scopes (the registration policy sees the outcome, input.metadata.scope, and keeps no
+	// mapping of its own; docs/policies.md "Who owns which rule"). Defaults AISP: accounts,
 	// PISP: payments, CBPII: fundsconfirmations. Merged per role: a configured role replaces
 	// that role's default (roles match case-insensitively) and the other defaults stay, each
 	// narrowed to Scopes; a role configured with no scopes allows none.

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"sync"
@@ -106,7 +107,15 @@ type Options struct {
 	// ClientAuthDirectives are added to the site's `client_auth` block (e.g. a `verifier
 	// revocation { ... }`); the placeholders of DCRBlock work here too.
 	ClientAuthDirectives string
+	// DefaultStore runs a DCRBlock without a storage line on the gateway's own default (the
+	// bolt file in the data directory). When false, such a block gets `storage caddy`: one
+	// file per key under DataDir, which StoreFiles lists while the gateway runs (the bolt
+	// file is locked by the running gateway; its tests read it after stopping it).
+	DefaultStore bool
 }
+
+// hasStorage matches a storage line in a dcr block.
+var hasStorage = regexp.MustCompile(`(?m)^\s*storage\s`)
 
 // DefaultDCRBlock is the protection set of the example Caddyfile.
 const DefaultDCRBlock = `
@@ -115,7 +124,6 @@ const DefaultDCRBlock = `
 			directory "OpenBanking Ltd" {
 				jwks_file {{SANDBOX}}/directory/jwks.json
 				jwks_hosts localhost:{{PORT}}
-				software_modes Test Live
 			}
 			fetch {
 				tls_trust_pool file {{SANDBOX}}/ca/bundle.pem
@@ -149,7 +157,7 @@ type Gateway struct {
 func Start(t testing.TB, o Options) *Gateway {
 	t.Helper()
 	SkipInShortMode(t, "the gateway")
-	bin := Binary(t)
+	Binary(t) // build first: a build failure is reported as such
 	dir := t.TempDir()
 	g := &Gateway{t: t, Dir: dir, DataDir: filepath.Join(dir, "data")}
 	if o.Sandbox != nil {
@@ -175,6 +183,9 @@ func Start(t testing.TB, o Options) *Gateway {
 	block := o.DCRBlock
 	if block == "" {
 		block = DefaultDCRBlock
+	}
+	if !o.DefaultStore && !hasStorage.MatchString(block) {
+		block += "\n\t\tstorage caddy\n"
 	}
 	sbDir := g.Sandbox.Dir
 	r := strings.NewReplacer("{{SANDBOX}}", sbDir, "{{BASE}}", g.BaseURL, "{{PORT}}", fmt.Sprint(g.Port))
@@ -231,17 +242,14 @@ http://:%d {
 		t.Fatal(err)
 	}
 	g.logs = &syncBuffer{}
-	g.start(bin)
+	g.start()
 	t.Cleanup(g.Stop)
 	return g
 }
 
-func (g *Gateway) start(bin string) {
+func (g *Gateway) start() {
 	g.t.Helper()
-	cmd := exec.Command(bin, "run", "--config", filepath.Join(g.Dir, "Caddyfile"), "--adapter", "caddyfile")
-	cmd.Dir = g.Dir
-	cmd.Env = append(os.Environ(), "HOME="+g.Dir, "XDG_DATA_HOME="+g.DataDir, "XDG_CONFIG_HOME="+filepath.Join(g.Dir, "config"))
-	cmd.Env = append(cmd.Env, g.env...)
+	cmd := g.Command("run", "--config", filepath.Join(g.Dir, "Caddyfile"), "--adapter", "caddyfile")
 	// Ready when the TLS listener answers a request.
 	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
 	g.proc = startProcess(g.t, "gateway", cmd, g.logs, 60*time.Second, func() error {
@@ -251,6 +259,38 @@ func (g *Gateway) start(bin string) {
 		}
 		return err
 	})
+}
+
+// Command is the gateway binary with args, in the gateway's directory and environment (its
+// HOME and XDG directories, so caddy.AppDataDir() is DataDir/caddy): for running other
+// subcommands, such as `caddy dcr store migrate`, as an operator would on that machine.
+func (g *Gateway) Command(args ...string) *exec.Cmd {
+	cmd := exec.Command(Binary(g.t), args...)
+	cmd.Dir = g.Dir
+	cmd.Env = append(os.Environ(), "HOME="+g.Dir, "XDG_DATA_HOME="+g.DataDir, "XDG_CONFIG_HOME="+filepath.Join(g.Dir, "config"))
+	cmd.Env = append(cmd.Env, g.env...)
+	return cmd
+}
+
+// WriteCaddyfile replaces the gateway's Caddyfile; the next Restart (or a `caddy run` by
+// Command) reads it.
+func (g *Gateway) WriteCaddyfile(content string) {
+	g.t.Helper()
+	g.Caddyfile = content
+	if err := os.WriteFile(filepath.Join(g.Dir, "Caddyfile"), []byte(content), 0o644); err != nil {
+		g.t.Fatal(err)
+	}
+}
+
+// Kill ends the gateway with SIGKILL, as a crash would: no cleanup runs.
+func (g *Gateway) Kill() {
+	g.t.Helper()
+	if g.proc == nil {
+		return
+	}
+	_ = g.proc.cmd.Process.Kill()
+	<-g.proc.exited
+	g.proc = nil
 }
 
 // Stop ends the gateway (gracefully, then by force).
@@ -263,7 +303,7 @@ func (g *Gateway) Stop() {
 func (g *Gateway) Restart() {
 	g.t.Helper()
 	g.Stop()
-	g.start(Binary(g.t))
+	g.start()
 }
 
 // PID is the gateway process's id (0 when it is not running).

@@ -122,11 +122,13 @@ func TestDefaultRules(t *testing.T) {
 		contains string
 	}{
 		{name: "a good registration", status: 0},
-		{name: "roles: scope beyond the roles", data: `{"dcr":{"config":{"role_scopes":{"AISP":["accounts"],"PISP":[]}}}}`,
-			status: 400, code: "invalid_client_metadata", contains: "scope payments is not allowed"},
-		{name: "roles: scope of the roles", data: `{"dcr":{"config":{"role_scopes":{"AISP":["accounts"],"PISP":["payments"]}}}}`},
 		{name: "org_status Revoked", change: func(x *dcr.Exchange) { x.SoftwareStatement.Claims["org_status"] = "Revoked" },
 			status: 400, code: "unapproved_software_statement", contains: `org_status "Revoked"`},
+		{name: "org_status Suspended", change: func(x *dcr.Exchange) { x.SoftwareStatement.Claims["org_status"] = "Suspended" },
+			status: 400, code: "unapproved_software_statement", contains: `org_status "Suspended"`},
+		{name: "org_status Suspended, allowed by data", data: `{"dcr":{"config":{"org_statuses":["Active","Suspended"]}}}`,
+			change: func(x *dcr.Exchange) { x.SoftwareStatement.Claims["org_status"] = "Suspended" }},
+		{name: "Test software in production, allowed by data", data: "dcr:\n  config:\n    environment: production\n    software_modes:\n      production: [Test, Live]\n"},
 		{name: "Test software in production", data: "dcr:\n  config:\n    environment: production\n",
 			status: 400, code: "unapproved_software_statement", contains: "production environment"},
 		{name: "Live software in production", data: "dcr:\n  config:\n    environment: production\n",

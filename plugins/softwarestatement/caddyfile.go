@@ -12,7 +12,7 @@ import (
 //	    directory <issuer> {
 //	        jwks_file <path> | jwks_url <https url> | jwks <inline json>
 //	        jwks_hosts <host[:port]>...
-//	        software_modes <mode>...          # default Live
+//	        software_modes <mode>...          # deprecated (the policy decides: data.dcr.config.software_modes); default none
 //	    }
 //	    algorithms <alg>...                   # default PS256 ES256
 //	    certificate_binding org_and_software|org|none

@@ -4,19 +4,14 @@ package softwarestatement
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/lestrrat-go/jwx/v2/jwa"
 	"go.uber.org/zap"
 
 	"github.com/dcrgate/dcrgate/dcr"
-	"github.com/dcrgate/dcrgate/internal/jose"
-	"github.com/dcrgate/dcrgate/internal/jwks"
+	"github.com/dcrgate/dcrgate/dcr/ssa"
 	"github.com/dcrgate/dcrgate/internal/keyset"
 )
 
@@ -24,15 +19,18 @@ func init() {
 	caddy.RegisterModule(SoftwareStatement{})
 }
 
-// Certificate binding modes: how the TLS client certificate must relate to the SSA.
+// Certificate binding modes: how the TLS client certificate must relate to the SSA (see
+// package dcr/ssa).
 const (
-	BindOrgAndSoftware = "org_and_software"
-	BindOrg            = "org"
-	BindNone           = "none"
+	BindOrgAndSoftware = ssa.BindOrgAndSoftware
+	BindOrg            = ssa.BindOrg
+	BindNone           = ssa.BindNone
 )
 
 // SoftwareStatement verifies the `software_statement` claim of the registration request
-// against the trusted directories and checks its OB claims.
+// against the trusted directories and checks its OB claims. It is the Caddy adapter of
+// package dcr/ssa, which owns every rule: this module reads the Caddy config, opens each
+// directory's keys (files, URLs through the shared fetcher, inline sets) and calls the core.
 type SoftwareStatement struct {
 	// Directories are the trusted SSA issuers, matched by the SSA's `iss`.
 	Directories []Directory `json:"directories"`
@@ -50,10 +48,9 @@ type SoftwareStatement struct {
 	// Fetch bounds the fetches of directory JWKS URLs.
 	Fetch keyset.FetchConfig `json:"fetch,omitzero"`
 
-	algs    []jwa.SignatureAlgorithm
-	byIss   map[string]*Directory
-	fetcher *keyset.Fetcher
-	logger  *zap.Logger
+	verifier *ssa.Verifier
+	fetcher  *keyset.Fetcher
+	logger   *zap.Logger
 }
 
 // Directory is one trusted software statement issuer.
@@ -66,10 +63,10 @@ type Directory struct {
 	// `software_jwks_endpoint` of this directory's SSAs may use. Required: the gateway fetches
 	// those URLs, so they must not point anywhere a TPP likes.
 	JWKSHosts []string `json:"jwks_hosts"`
-	// SoftwareModes accepted (`software_mode`); default ["Live"].
+	// SoftwareModes, when set, restricts `software_mode` for this directory. Deprecated: the
+	// accepted software modes are a rule of the registration policy
+	// (data.dcr.config.software_modes, docs/policies.md); unset, the policy alone decides.
 	SoftwareModes []string `json:"software_modes,omitempty"`
-
-	keys jose.KeySource
 }
 
 // CaddyModule returns the Caddy module information.
@@ -80,62 +77,57 @@ func (SoftwareStatement) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Provision loads the directories' keys.
+// Provision opens the directories' keys and builds the core verifier.
 func (s *SoftwareStatement) Provision(ctx caddy.Context) error {
 	s.logger = ctx.Logger()
-	if len(s.Algorithms) == 0 {
-		s.Algorithms = []string{"PS256", "ES256"}
+	cfg := s.coreConfig()
+	cfg.SetDefaults()
+	s.Algorithms = cfg.Algorithms
+	s.Leeway = caddy.Duration(cfg.Leeway)
+	s.CertificateBinding = cfg.CertificateBinding
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("software_statement: %w", err)
 	}
-	if s.Leeway == 0 {
-		s.Leeway = caddy.Duration(30 * time.Second)
-	}
-	if s.CertificateBinding == "" {
-		s.CertificateBinding = BindOrgAndSoftware
-	}
-	algs, err := jose.ParseAlgs(s.Algorithms)
-	if err != nil {
-		return fmt.Errorf("software_statement: algorithms: %w", err)
-	}
-	s.algs = algs
+	var err error
 	if s.fetcher, err = s.Fetch.Acquire(ctx); err != nil {
 		return fmt.Errorf("software_statement: fetch: %w", err)
 	}
-	s.byIss = make(map[string]*Directory, len(s.Directories))
 	for i := range s.Directories {
 		d := &s.Directories[i]
-		if len(d.SoftwareModes) == 0 {
-			d.SoftwareModes = []string{"Live"}
+		if len(d.SoftwareModes) > 0 {
+			s.logger.Warn("software_modes is deprecated: which software modes may register is a rule of the registration policy (data.dcr.config.software_modes, docs/policies.md); this directory still refuses the modes it does not list",
+				zap.String("directory", d.Issuer), zap.Strings("software_modes", d.SoftwareModes))
 		}
-		if d.keys, err = d.Keys.Open(s.fetcher.Fetcher); err != nil {
+		if cfg.Directories[i].Keys, err = d.Keys.Open(s.fetcher.Fetcher); err != nil {
 			return fmt.Errorf("software_statement: directory %q: %w", d.Issuer, err)
 		}
-		s.byIss[d.Issuer] = d
+	}
+	if s.verifier, err = ssa.New(cfg); err != nil {
+		return fmt.Errorf("software_statement: %w", err)
 	}
 	return nil
 }
 
+// coreConfig is the module's configuration as dcr/ssa takes it (without keys).
+func (s *SoftwareStatement) coreConfig() ssa.Config {
+	cfg := ssa.Config{
+		Algorithms:         s.Algorithms,
+		MaxAge:             time.Duration(s.MaxAge),
+		Leeway:             time.Duration(s.Leeway),
+		CertificateBinding: s.CertificateBinding,
+		Directories:        make([]ssa.Directory, len(s.Directories)),
+	}
+	for i, d := range s.Directories {
+		cfg.Directories[i] = ssa.Directory{Issuer: d.Issuer, JWKSHosts: d.JWKSHosts, SoftwareModes: d.SoftwareModes}
+	}
+	return cfg
+}
+
 // Validate checks the configuration.
 func (s *SoftwareStatement) Validate() error {
-	if len(s.Directories) == 0 {
-		return errors.New("software_statement: at least one directory is required")
-	}
-	seen := map[string]bool{}
-	for _, d := range s.Directories {
-		if d.Issuer == "" {
-			return errors.New("software_statement: a directory has no issuer")
-		}
-		if seen[d.Issuer] {
-			return fmt.Errorf("software_statement: directory %q is configured twice", d.Issuer)
-		}
-		seen[d.Issuer] = true
-		if len(d.JWKSHosts) == 0 {
-			return fmt.Errorf("software_statement: directory %q: jwks_hosts is required (the hosts its software_jwks_endpoints may use)", d.Issuer)
-		}
-	}
-	switch s.CertificateBinding {
-	case BindOrgAndSoftware, BindOrg, BindNone:
-	default:
-		return fmt.Errorf("software_statement: certificate_binding %q: want org_and_software, org or none", s.CertificateBinding)
+	cfg := s.coreConfig()
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("software_statement: %w", err)
 	}
 	return nil
 }
@@ -151,125 +143,11 @@ func (s *SoftwareStatement) Protect(ctx context.Context, x *dcr.Exchange) error 
 	if x.Operation != dcr.OpRegister && x.Operation != dcr.OpUpdate {
 		return nil
 	}
-	raw, ok := x.UnverifiedClaims["software_statement"].(string)
-	if !ok || raw == "" {
-		if _, present := x.UnverifiedClaims["software_statement"]; present {
-			return dcr.BadSoftwareStatement("software_statement must be a compact JWS string")
-		}
-		return dcr.BadSoftwareStatement("software_statement is required")
-	}
-	parsed, err := jose.Parse([]byte(raw))
-	if err != nil {
-		return dcr.BadSoftwareStatement("software_statement is not a well-formed compact JWS: %v", err)
-	}
-	iss, _, err := jose.StringClaim(parsed.Claims(), "iss")
-	if err != nil || iss == "" {
-		return dcr.BadSoftwareStatement("software_statement has no iss")
-	}
-	d, ok := s.byIss[iss]
-	if !ok {
-		return dcr.UnapprovedSoftwareStatement("software_statement issuer %q is not a trusted directory", iss)
-	}
-	_, claims, err := parsed.Verify(ctx, s.algs, d.keys)
-	if err != nil {
-		if errors.Is(err, jose.ErrKeyUnavailable) {
-			return dcr.Unavailable(err, "the keys of directory %q cannot be fetched", iss)
-		}
-		return dcr.BadSoftwareStatement("software_statement signature is not valid: %v", err)
-	}
-	ssa, derr := s.checkClaims(d, raw, claims, x.Now)
+	verified, derr := s.verifier.Verify(ctx, ssa.Input{RequestClaims: x.UnverifiedClaims, ClientCert: x.ClientCert, Now: x.Now})
 	if derr != nil {
 		return derr
 	}
-	if derr := s.checkBinding(ssa, x); derr != nil {
-		return derr
-	}
-	x.SoftwareStatement = ssa
-	return nil
-}
-
-// checkClaims applies the OB rules on SSA claims.
-func (s *SoftwareStatement) checkClaims(d *Directory, raw string, claims map[string]any, now time.Time) (*dcr.SoftwareStatement, *dcr.Error) {
-	leeway := time.Duration(s.Leeway)
-	iat, ok, err := jose.NumericDate(claims, "iat")
-	if err != nil || !ok {
-		return nil, dcr.BadSoftwareStatement("software_statement iat is required and must be a NumericDate")
-	}
-	if iat.After(now.Add(leeway)) {
-		return nil, dcr.BadSoftwareStatement("software_statement iat is in the future")
-	}
-	if s.MaxAge > 0 && iat.Before(now.Add(-time.Duration(s.MaxAge)-leeway)) {
-		return nil, dcr.BadSoftwareStatement("software_statement was issued more than %s ago", time.Duration(s.MaxAge))
-	}
-	if exp, ok, err := jose.NumericDate(claims, "exp"); err != nil {
-		return nil, dcr.BadSoftwareStatement("software_statement exp must be a NumericDate")
-	} else if ok && !now.Before(exp.Add(leeway)) {
-		return nil, dcr.BadSoftwareStatement("software_statement has expired")
-	}
-	str := func(name string) (string, *dcr.Error) {
-		v, ok, err := jose.StringClaim(claims, name)
-		if err != nil || !ok || v == "" {
-			return "", dcr.BadSoftwareStatement("software_statement claim %s is required and must be a non-empty string", name)
-		}
-		return v, nil
-	}
-	ssa := &dcr.SoftwareStatement{Raw: raw, Claims: claims, Directory: d.Issuer, AllowedHosts: d.JWKSHosts}
-	var derr *dcr.Error
-	if ssa.SoftwareID, derr = str("software_id"); derr != nil {
-		return nil, derr
-	}
-	if ssa.OrgID, derr = str("org_id"); derr != nil {
-		return nil, derr
-	}
-	roles, ok, err := jose.StringsClaim(claims, "software_roles")
-	if err != nil || !ok || len(roles) == 0 {
-		return nil, dcr.BadSoftwareStatement("software_statement claim software_roles is required and must be a non-empty array of strings")
-	}
-	ssa.Roles = roles
-	if uris, ok, err := jose.StringsClaim(claims, "software_redirect_uris"); err != nil {
-		return nil, dcr.BadSoftwareStatement("software_statement claim software_redirect_uris must be an array of strings")
-	} else if ok {
-		ssa.RedirectURIs = uris
-	}
-	if ssa.JWKSURI, derr = str("software_jwks_endpoint"); derr != nil {
-		return nil, derr
-	}
-	if err := jwks.CheckURL(ssa.JWKSURI, d.JWKSHosts); err != nil {
-		return nil, dcr.BadSoftwareStatement("software_jwks_endpoint is not allowed for directory %q: %v", d.Issuer, err)
-	}
-	status, derr := str("org_status")
-	if derr != nil {
-		return nil, derr
-	}
-	if status != "Active" {
-		return nil, dcr.UnapprovedSoftwareStatement("org_status is %q; only Active organisations may register", status)
-	}
-	mode, derr := str("software_mode")
-	if derr != nil {
-		return nil, derr
-	}
-	if !slices.Contains(d.SoftwareModes, mode) {
-		return nil, dcr.UnapprovedSoftwareStatement("software_mode %q is not accepted here (accepted: %s)", mode, strings.Join(d.SoftwareModes, ", "))
-	}
-	return ssa, nil
-}
-
-// checkBinding makes sure the SSA belongs to the software presenting the TLS certificate, so a
-// TPP cannot register with another TPP's (public) software statement.
-func (s *SoftwareStatement) checkBinding(ssa *dcr.SoftwareStatement, x *dcr.Exchange) *dcr.Error {
-	if s.CertificateBinding == BindNone {
-		return nil
-	}
-	if x.ClientCert == nil {
-		return dcr.BadSoftwareStatement("a TLS client certificate is required to present a software statement")
-	}
-	org, sw := dcr.CertificateIdentity(x.ClientCert)
-	if org != ssa.OrgID {
-		return dcr.BadSoftwareStatement("the software statement's org_id %q does not match the TLS client certificate (%q)", ssa.OrgID, org)
-	}
-	if s.CertificateBinding == BindOrgAndSoftware && sw != ssa.SoftwareID {
-		return dcr.BadSoftwareStatement("the software statement's software_id %q does not match the TLS client certificate (%q)", ssa.SoftwareID, sw)
-	}
+	x.SoftwareStatement = verified
 	return nil
 }
 

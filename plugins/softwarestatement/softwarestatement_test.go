@@ -37,15 +37,23 @@ func TestMain(m *testing.M) {
 
 func provisioned(t *testing.T, binding string) *SoftwareStatement {
 	t.Helper()
+	return provisionedWith(t, func(s *SoftwareStatement) {
+		s.CertificateBinding = binding
+		s.Directories[0].SoftwareModes = []string{"Test"}
+	})
+}
+
+// provisionedWith provisions the sandbox directory with change applied to the config.
+func provisionedWith(t *testing.T, change func(*SoftwareStatement)) *SoftwareStatement {
+	t.Helper()
 	s := &SoftwareStatement{
 		Directories: []Directory{{
-			Issuer:        sandbox.DirectoryIssuer,
-			Keys:          keyset.Config{File: sb.Files.DirectoryJWKS},
-			JWKSHosts:     []string{"localhost:8443"},
-			SoftwareModes: []string{"Test"},
+			Issuer:    sandbox.DirectoryIssuer,
+			Keys:      keyset.Config{File: sb.Files.DirectoryJWKS},
+			JWKSHosts: []string{"localhost:8443"},
 		}},
-		CertificateBinding: binding,
 	}
+	change(s)
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
 	t.Cleanup(cancel)
 	if err := s.Provision(ctx); err != nil {
@@ -67,7 +75,7 @@ func transportCert(t *testing.T, index int) *x509.Certificate {
 	return certs[0]
 }
 
-func ssa(t *testing.T, change map[string]any) string {
+func signedSSA(t *testing.T, change map[string]any) string {
 	t.Helper()
 	claims := sb.SSAClaims(sb.TPP(1))
 	for k, v := range change {
@@ -93,26 +101,26 @@ func TestProtect(t *testing.T) {
 		code string
 		want string
 	}{
-		{"good", ssa(t, nil), "", ""},
+		{"good", signedSSA(t, nil), "", ""},
 		{"absent", nil, dcr.CodeInvalidSoftwareStatement, "is required"},
 		{"a number", 42, dcr.CodeInvalidSoftwareStatement, "must be a compact JWS"},
 		{"not a JWS", "abc", dcr.CodeInvalidSoftwareStatement, "not a well-formed"},
-		{"no iss", ssa(t, map[string]any{"iss": nil}), dcr.CodeInvalidSoftwareStatement, "no iss"},
-		{"unknown issuer", ssa(t, map[string]any{"iss": "Other Directory"}), dcr.CodeUnapprovedSoftwareStatement, "not a trusted directory"},
-		{"org_status Revoked", ssa(t, map[string]any{"org_status": "Revoked"}), dcr.CodeUnapprovedSoftwareStatement, "org_status"},
-		{"org_status missing", ssa(t, map[string]any{"org_status": nil}), dcr.CodeInvalidSoftwareStatement, "org_status"},
-		{"software_mode Live not accepted here", ssa(t, map[string]any{"software_mode": "Live"}), dcr.CodeUnapprovedSoftwareStatement, "software_mode"},
-		{"software_id missing", ssa(t, map[string]any{"software_id": nil}), dcr.CodeInvalidSoftwareStatement, "software_id"},
-		{"org_id a number", ssa(t, map[string]any{"org_id": 5}), dcr.CodeInvalidSoftwareStatement, "org_id"},
-		{"software_roles empty", ssa(t, map[string]any{"software_roles": []string{}}), dcr.CodeInvalidSoftwareStatement, "software_roles"},
-		{"software_roles a string", ssa(t, map[string]any{"software_roles": "AISP"}), dcr.CodeInvalidSoftwareStatement, "software_roles"},
-		{"redirect uris a string", ssa(t, map[string]any{"software_redirect_uris": "https://x"}), dcr.CodeInvalidSoftwareStatement, "software_redirect_uris"},
-		{"jwks endpoint missing", ssa(t, map[string]any{"software_jwks_endpoint": nil}), dcr.CodeInvalidSoftwareStatement, "software_jwks_endpoint"},
-		{"jwks endpoint on another host", ssa(t, map[string]any{"software_jwks_endpoint": "https://evil.example/jwks"}), dcr.CodeInvalidSoftwareStatement, "not allowed"},
-		{"jwks endpoint over http", ssa(t, map[string]any{"software_jwks_endpoint": "http://localhost:8443/jwks"}), dcr.CodeInvalidSoftwareStatement, "not allowed"},
-		{"iat missing", ssa(t, map[string]any{"iat": nil}), dcr.CodeInvalidSoftwareStatement, "iat"},
-		{"iat in the future", ssa(t, map[string]any{"iat": now + 3600}), dcr.CodeInvalidSoftwareStatement, "future"},
-		{"expired", ssa(t, map[string]any{"exp": now - 3600}), dcr.CodeInvalidSoftwareStatement, "expired"},
+		{"no iss", signedSSA(t, map[string]any{"iss": nil}), dcr.CodeInvalidSoftwareStatement, "no iss"},
+		{"unknown issuer", signedSSA(t, map[string]any{"iss": "Other Directory"}), dcr.CodeUnapprovedSoftwareStatement, "not a trusted directory"},
+		{"org_status Revoked: the policy's rule, not this one", signedSSA(t, map[string]any{"org_status": "Revoked"}), "", ""},
+		{"org_status missing", signedSSA(t, map[string]any{"org_status": nil}), dcr.CodeInvalidSoftwareStatement, "org_status"},
+		{"software_mode Live refused by the deprecated software_modes", signedSSA(t, map[string]any{"software_mode": "Live"}), dcr.CodeUnapprovedSoftwareStatement, "software_mode"},
+		{"software_id missing", signedSSA(t, map[string]any{"software_id": nil}), dcr.CodeInvalidSoftwareStatement, "software_id"},
+		{"org_id a number", signedSSA(t, map[string]any{"org_id": 5}), dcr.CodeInvalidSoftwareStatement, "org_id"},
+		{"software_roles empty", signedSSA(t, map[string]any{"software_roles": []string{}}), dcr.CodeInvalidSoftwareStatement, "software_roles"},
+		{"software_roles a string", signedSSA(t, map[string]any{"software_roles": "AISP"}), dcr.CodeInvalidSoftwareStatement, "software_roles"},
+		{"redirect uris a string", signedSSA(t, map[string]any{"software_redirect_uris": "https://x"}), dcr.CodeInvalidSoftwareStatement, "software_redirect_uris"},
+		{"jwks endpoint missing", signedSSA(t, map[string]any{"software_jwks_endpoint": nil}), dcr.CodeInvalidSoftwareStatement, "software_jwks_endpoint"},
+		{"jwks endpoint on another host", signedSSA(t, map[string]any{"software_jwks_endpoint": "https://evil.example/jwks"}), dcr.CodeInvalidSoftwareStatement, "not allowed"},
+		{"jwks endpoint over http", signedSSA(t, map[string]any{"software_jwks_endpoint": "http://localhost:8443/jwks"}), dcr.CodeInvalidSoftwareStatement, "not allowed"},
+		{"iat missing", signedSSA(t, map[string]any{"iat": nil}), dcr.CodeInvalidSoftwareStatement, "iat"},
+		{"iat in the future", signedSSA(t, map[string]any{"iat": now + 3600}), dcr.CodeInvalidSoftwareStatement, "future"},
+		{"expired", signedSSA(t, map[string]any{"exp": now - 3600}), dcr.CodeInvalidSoftwareStatement, "expired"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -146,9 +154,9 @@ func TestProtect(t *testing.T) {
 
 func TestForgedSignature(t *testing.T) {
 	s := provisioned(t, "")
-	good := ssa(t, nil)
+	good := signedSSA(t, nil)
 	parts := strings.Split(good, ".")
-	other := strings.Split(ssa(t, map[string]any{"software_roles": []string{"AISP", "PISP", "CBPII", "ASPSP"}}), ".")
+	other := strings.Split(signedSSA(t, map[string]any{"software_roles": []string{"AISP", "PISP", "CBPII", "ASPSP"}}), ".")
 	forged := parts[0] + "." + other[1] + "." + parts[2]
 	x := &dcr.Exchange{Operation: dcr.OpRegister, Now: time.Now(), UnverifiedClaims: map[string]any{"software_statement": forged}, ClientCert: transportCert(t, 1)}
 	var e *dcr.Error
@@ -158,7 +166,7 @@ func TestForgedSignature(t *testing.T) {
 }
 
 func TestCertificateBinding(t *testing.T) {
-	raw := ssa(t, nil)
+	raw := signedSSA(t, nil)
 	run := func(binding string, cert *x509.Certificate) error {
 		s := provisioned(t, binding)
 		x := &dcr.Exchange{Operation: dcr.OpRegister, Now: time.Now(), UnverifiedClaims: map[string]any{"software_statement": raw}, ClientCert: cert}
@@ -205,5 +213,33 @@ func TestValidate(t *testing.T) {
 		if err := s.Validate(); err == nil {
 			t.Errorf("%s: want an error", name)
 		}
+	}
+}
+
+// TestSoftwareModeIsThePolicys: without the deprecated software_modes, every software_mode
+// passes this protection (the registration policy decides, policies/software_mode.rego), and
+// the defaults the core fills are what the module reports.
+func TestSoftwareModeIsThePolicys(t *testing.T) {
+	s := provisionedWith(t, func(*SoftwareStatement) {})
+	for _, mode := range []string{"Test", "Live", "Sandbox"} {
+		x := &dcr.Exchange{Operation: dcr.OpRegister, Now: time.Now(), ClientCert: transportCert(t, 1),
+			UnverifiedClaims: map[string]any{"software_statement": signedSSA(t, map[string]any{"software_mode": mode})}}
+		if err := s.Protect(context.Background(), x); err != nil || x.SoftwareStatement == nil {
+			t.Errorf("software_mode %s: %v", mode, err)
+		}
+	}
+	if strings.Join(s.Algorithms, " ") != "PS256 ES256" || s.Leeway != caddy.Duration(30*time.Second) || s.CertificateBinding != BindOrgAndSoftware {
+		t.Errorf("defaults %v %v %q", s.Algorithms, s.Leeway, s.CertificateBinding)
+	}
+}
+
+// TestProvisionRefusesBadConfig: what the core refuses, Provision refuses.
+func TestProvisionRefusesBadConfig(t *testing.T) {
+	s := &SoftwareStatement{Algorithms: []string{"HS256"}, Directories: []Directory{{
+		Issuer: "x", Keys: keyset.Config{File: sb.Files.DirectoryJWKS}, JWKSHosts: []string{"h"}}}}
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	defer cancel()
+	if err := s.Provision(ctx); err == nil || !strings.Contains(err.Error(), "software_statement: algorithms") {
+		t.Fatalf("got %v", err)
 	}
 }

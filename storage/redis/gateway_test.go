@@ -29,7 +29,6 @@ func dcrBlock(jwksPort int, storage string) string {
 			directory "OpenBanking Ltd" {
 				jwks_file {{SANDBOX}}/directory/jwks.json
 				jwks_hosts localhost:%d
-				software_modes Test Live
 			}
 			fetch {
 				trusted_roots {{SANDBOX}}/ca/bundle.pem

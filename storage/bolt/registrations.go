@@ -1,0 +1,228 @@
+package bolt
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/dcrgate/dcrgate/dcr"
+)
+
+// indexKey is the entry of clientID under id (a software_id or org_id): the id's SHA-256
+// (fixed length, so one id's entries are a prefix range no other id can reach into) followed
+// by the client_id.
+func indexKey(id, clientID string) []byte {
+	sum := sha256.Sum256([]byte(id))
+	return append(sum[:], clientID...)
+}
+
+// Create stores rec if its client_id was never used (live or tombstone); rec.Version becomes
+// 1. The record and both index entries are written in one transaction.
+func (s *Store) Create(ctx context.Context, rec *dcr.Registration) error {
+	switch {
+	case rec == nil:
+		return errors.New("bolt: Create of a nil registration")
+	case rec.ClientID == "":
+		return errors.New("bolt: Create of a registration without client_id")
+	case rec.Deleted():
+		return errors.New("bolt: Create of a deleted registration")
+	}
+	next := rec.Clone()
+	next.Version = 1
+	data, err := json.Marshal(next)
+	if err != nil {
+		return fmt.Errorf("bolt: encoding registration %s: %w", rec.ClientID, err)
+	}
+	key := []byte(rec.ClientID)
+	err = s.db.commit.do(func(tx *bbolt.Tx) (error, error) {
+		if tx.Bucket(bucketRegistrations).Get(key) != nil {
+			return dcr.ErrExists, nil
+		}
+		return nil, putRecord(tx, key, data, nil, next)
+	})
+	if err != nil {
+		return err
+	}
+	rec.Version = 1
+	return nil
+}
+
+// putRecord writes the record and moves its index entries from the ids of old (nil when
+// there was no record) to those of rec (none for a tombstone). Empty ids are not indexed.
+func putRecord(tx *bbolt.Tx, key, data []byte, old, rec *dcr.Registration) error {
+	if err := tx.Bucket(bucketRegistrations).Put(key, data); err != nil {
+		return fmt.Errorf("bolt: storing registration %s: %w", rec.ClientID, err)
+	}
+	if old != nil && !old.Deleted() {
+		for _, e := range indexEntries(old) {
+			if err := tx.Bucket(e.bucket).Delete(indexKey(e.id, old.ClientID)); err != nil {
+				return fmt.Errorf("bolt: removing the %s index entry of %s: %w", e.bucket, rec.ClientID, err)
+			}
+		}
+	}
+	if rec.Deleted() {
+		return nil
+	}
+	for _, e := range indexEntries(rec) {
+		if err := tx.Bucket(e.bucket).Put(indexKey(e.id, rec.ClientID), nil); err != nil {
+			return fmt.Errorf("bolt: storing the %s index entry of %s: %w", e.bucket, rec.ClientID, err)
+		}
+	}
+	return nil
+}
+
+type indexEntry struct {
+	bucket []byte
+	id     string
+}
+
+func indexEntries(rec *dcr.Registration) []indexEntry {
+	entries := make([]indexEntry, 0, 2)
+	if rec.SoftwareID != "" {
+		entries = append(entries, indexEntry{bucketSoftware, rec.SoftwareID})
+	}
+	if rec.OrgID != "" {
+		entries = append(entries, indexEntry{bucketOrg, rec.OrgID})
+	}
+	return entries
+}
+
+// Get returns the live record of clientID.
+func (s *Store) Get(ctx context.Context, clientID string) (*dcr.Registration, error) {
+	var rec *dcr.Registration
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		var err error
+		rec, err = loadRecord(tx, []byte(clientID))
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if rec.Deleted() {
+		return nil, dcr.ErrNotFound
+	}
+	return rec, nil
+}
+
+// loadRecord decodes the stored record at key (live or tombstone), ErrNotFound if none. The
+// bytes bbolt hands out are only valid during the transaction; decoding copies them.
+func loadRecord(tx *bbolt.Tx, key []byte) (*dcr.Registration, error) {
+	if len(key) == 0 || len(key) > bbolt.MaxKeySize {
+		return nil, dcr.ErrNotFound
+	}
+	data := tx.Bucket(bucketRegistrations).Get(key)
+	if data == nil {
+		return nil, dcr.ErrNotFound
+	}
+	var rec dcr.Registration
+	if err := json.Unmarshal(data, &rec); err != nil {
+		return nil, fmt.Errorf("bolt: decoding registration %q: %w", key, err)
+	}
+	return &rec, nil
+}
+
+// Update replaces the live record whose stored version is rec.Version and bumps rec.Version.
+// Only Delete makes a tombstone, so a DeletedAt set on rec is not stored. Index entries move
+// with the software_id and org_id, in the same transaction.
+func (s *Store) Update(ctx context.Context, rec *dcr.Registration) error {
+	if rec == nil {
+		return errors.New("bolt: Update of a nil registration")
+	}
+	next := rec.Clone()
+	next.Version = rec.Version + 1
+	next.DeletedAt = nil
+	data, err := json.Marshal(next)
+	if err != nil {
+		return fmt.Errorf("bolt: encoding registration %s: %w", rec.ClientID, err)
+	}
+	key := []byte(rec.ClientID)
+	err = s.db.commit.do(func(tx *bbolt.Tx) (error, error) {
+		stored, outcome, err := loadLive(tx, key, rec.Version)
+		if outcome != nil || err != nil {
+			return outcome, err
+		}
+		return nil, putRecord(tx, key, data, stored, next)
+	})
+	if err != nil {
+		return err
+	}
+	rec.Version = next.Version
+	return nil
+}
+
+// Delete turns the live record of clientID at version into a tombstone (version+1, DeletedAt
+// set, content kept so the client_id is never reused) and removes its index entries, all in
+// one transaction.
+func (s *Store) Delete(ctx context.Context, clientID string, version int64) error {
+	key := []byte(clientID)
+	deletedAt := s.now().UTC()
+	return s.db.commit.do(func(tx *bbolt.Tx) (error, error) {
+		stored, outcome, err := loadLive(tx, key, version)
+		if outcome != nil || err != nil {
+			return outcome, err
+		}
+		tomb := stored.Clone()
+		tomb.DeletedAt = &deletedAt
+		tomb.Version++
+		data, err := json.Marshal(tomb)
+		if err != nil {
+			return nil, fmt.Errorf("bolt: encoding tombstone %s: %w", clientID, err)
+		}
+		return nil, putRecord(tx, key, data, stored, tomb)
+	})
+}
+
+// loadLive reads the record at key for a write: it must be live (else the outcome is
+// ErrNotFound) and at version (else ErrConflict).
+func loadLive(tx *bbolt.Tx, key []byte, version int64) (rec *dcr.Registration, outcome, failure error) {
+	stored, err := loadRecord(tx, key)
+	switch {
+	case errors.Is(err, dcr.ErrNotFound):
+		return nil, dcr.ErrNotFound, nil
+	case err != nil:
+		return nil, nil, err
+	case stored.Deleted():
+		return nil, dcr.ErrNotFound, nil
+	case stored.Version != version:
+		return nil, dcr.ErrConflict, nil
+	}
+	return stored, nil, nil
+}
+
+// ListBySoftware returns the client_ids of the live registrations of softwareID, sorted.
+func (s *Store) ListBySoftware(ctx context.Context, softwareID string) ([]string, error) {
+	return s.list(bucketSoftware, softwareID)
+}
+
+// ListByOrg returns the client_ids of the live registrations of orgID, sorted.
+func (s *Store) ListByOrg(ctx context.Context, orgID string) ([]string, error) {
+	return s.list(bucketOrg, orgID)
+}
+
+// list scans the index range of id. Entries and records change in the same transactions,
+// so every entry names a live record of that id.
+func (s *Store) list(bucket []byte, id string) ([]string, error) {
+	if id == "" {
+		return nil, nil // empty ids are not indexed
+	}
+	prefix := indexKey(id, "")
+	var ids []string
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(bucket).Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			ids = append(ids, string(k[len(prefix):]))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bolt: listing %s: %w", bucket, err)
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
