@@ -9,6 +9,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 
 	"github.com/dcrgate/dcrgate/internal/caddyfileargs"
+	"github.com/dcrgate/dcrgate/internal/deprecated"
 )
 
 func init() {
@@ -30,10 +31,10 @@ func parseCaddyfile(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error)
 // UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
 //
 //	dcr [<endpoint>] {
-//	    endpoint      <path>             # default /register (or the argument above)
+//	    endpoint      <path>             # default /register (the argument above is its shorthand)
 //	    public_url    <url>              # for registration_client_uri; default https://{host}{endpoint}
-//	    max_body_size <size>             # default 64KiB
-//	    default_policy on|off            # the embedded default policy when no `policy` is set; default on
+//	    max_size      <size>             # largest request body; default 64KiB
+//	    default_policy [off]             # the embedded default policy when no `policy` is set; default on
 //
 //	    # protections (dcr.protections.*), in any order; they run as
 //	    # mtls, access_token, software_statement, signed_request, others, policy
@@ -44,7 +45,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error)
 //
 //	    profile {                        # the OB DCR v3.2 metadata rules
 //	        token_endpoint_auth_methods <method>...
-//	        signing_algs <alg>...
+//	        algorithms <alg>...
 //	        grant_types <grant>...
 //	        response_types <type>...     # a multi-word type is quoted: "code id_token"
 //	        default_response_types <type>...
@@ -53,13 +54,18 @@ func parseCaddyfile(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error)
 //	        role_scopes <role> [<scope>...]  # repeatable; merged per role over the
 //	                                         # defaults; a role alone allows no scope
 //	        always_allowed_scopes <scope>...
-//	        require_id_token_signed_response_alg true|false
-//	        max_redirect_uri_length <n>
+//	        require_id_token_signed_response_alg [off]   # default on
+//	        max_redirect_uri_length <n>  # characters, not a size: default 256
 //	    }
 //
-//	    storage <name> [{ ... }]         # dcr.storage.*; default bolt
-//	    registrar <name> [{ ... }]       # dcr.registrars.*; default local
+//	    storage <name> [{ ... }]         # dcr.storage.* (JSON "storage": {"storage": "<name>"}); default bolt
+//	    registrar <name> [{ ... }]       # dcr.registrars.* (JSON "registrar": {"registrar": "<name>"}); default local
 //	}
+//
+// Every option is named as its JSON field. The previous release's names still adapt, with a
+// deprecation warning: max_body_size (max_size), default_policy on (default_policy),
+// profile signing_algs (algorithms), require_id_token_signed_response_alg true|false
+// (require_id_token_signed_response_alg [off]).
 //
 // The directive takes no matcher: it claims only its endpoint paths and passes every other
 // request to the next handler. Use a site block or `handle` to scope it to a host.
@@ -85,21 +91,15 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				h.PublicURL = v
 			}
 		case "default_policy":
-			var v string
-			if !d.Args(&v) || d.NextArg() {
-				return d.ArgErr()
+			on, err := caddyfileargs.Flag(d, "on")
+			if err != nil {
+				return err
 			}
-			switch v {
-			case "on":
-				t := true
-				h.DefaultPolicy = &t
-			case "off":
-				f := false
-				h.DefaultPolicy = &f
-			default:
-				return d.Errf("default_policy takes on or off, not %q", v)
+			h.DefaultPolicy = &on
+		case "max_size", "max_body_size":
+			if name == "max_body_size" {
+				deprecated.Caddyfile(d, "max_body_size", "max_size")
 			}
-		case "max_body_size":
 			n, err := caddyfileargs.Size(d)
 			if err != nil {
 				return err
@@ -114,7 +114,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			modName := d.Val()
-			ns, key := "dcr.storage.", "backend"
+			ns, key := "dcr.storage.", "storage"
 			if name == "registrar" {
 				ns, key = "dcr.registrars.", "registrar"
 			}
@@ -149,13 +149,25 @@ func (h *Handler) unmarshalProfile(d *caddyfile.Dispenser) error {
 	p := &h.Profile
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		name := d.Val()
+		if name == "require_id_token_signed_response_alg" {
+			on, err := caddyfileargs.Flag(d, "true", "false")
+			if err != nil {
+				return err
+			}
+			p.RequireIDTokenSignedResponseAlg = &on
+			continue
+		}
+		if name == "signing_algs" {
+			deprecated.Caddyfile(d, "profile signing_algs", "profile algorithms")
+			name = "algorithms"
+		}
 		args := d.RemainingArgs()
 		if len(args) == 0 {
 			return d.Errf("profile: %s needs a value", name)
 		}
 		list := map[string]*[]string{
 			"token_endpoint_auth_methods": &p.AuthMethods,
-			"signing_algs":                &p.SigningAlgs,
+			"algorithms":                  &p.SigningAlgs,
 			"grant_types":                 &p.GrantTypes,
 			"response_types":              &p.ResponseTypes,
 			"default_response_types":      &p.DefaultResponseTypes,
@@ -179,12 +191,6 @@ func (h *Handler) unmarshalProfile(d *caddyfile.Dispenser) error {
 				scopes = []string{}
 			}
 			p.RoleScopes[args[0]] = append(scopes, args[1:]...)
-		case "require_id_token_signed_response_alg":
-			b, err := strconv.ParseBool(args[0])
-			if err != nil || len(args) != 1 {
-				return d.Errf("profile: require_id_token_signed_response_alg takes true or false")
-			}
-			p.RequireIDTokenSignedResponseAlg = &b
 		case "max_redirect_uri_length":
 			n, err := strconv.Atoi(args[0])
 			if err != nil || n <= 0 || len(args) != 1 {

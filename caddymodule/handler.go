@@ -41,7 +41,8 @@ type Handler struct {
 	// registration_client_uri; default https://{request host}{endpoint}.
 	PublicURL string `json:"public_url,omitempty"`
 	// MaxBodySize bounds the request body in bytes; default 64 KiB. Larger bodies get 413.
-	MaxBodySize int64 `json:"max_body_size,omitempty"`
+	// (max_body_size is the previous release's name; see UnmarshalJSON.)
+	MaxBodySize int64 `json:"max_size,omitempty"`
 	// ProtectionsRaw are the checks (dcr.protections.*). They always run in this order:
 	// mtls, access_token, software_statement, signed_request, any third-party protection,
 	// policy; the OB profile rules run after signed_request.
@@ -54,7 +55,8 @@ type Handler struct {
 	// Profile configures the OB DCR v3.2 metadata rules.
 	Profile obprofile.Config `json:"profile,omitzero"`
 	// StorageRaw is the registration store (dcr.storage.*); default bolt (one file in Caddy's data directory).
-	StorageRaw json.RawMessage `json:"storage,omitempty" caddy:"namespace=dcr.storage inline_key=backend"`
+	// The module is named by "storage" ("backend" in the previous release).
+	StorageRaw json.RawMessage `json:"storage,omitempty" caddy:"namespace=dcr.storage inline_key=storage"`
 	// RegistrarRaw turns checked requests into registrations (dcr.registrars.*); default local.
 	RegistrarRaw json.RawMessage `json:"registrar,omitempty" caddy:"namespace=dcr.registrars inline_key=registrar"`
 
@@ -208,7 +210,7 @@ func (h *Handler) provisionStore(ctx caddy.Context) error {
 		return nil
 	}
 	if h.StorageRaw == nil {
-		h.StorageRaw = caddyconfig.JSONModuleObject(map[string]any{"check_caddy_storage": true}, "backend", "bolt", nil)
+		h.StorageRaw = caddyconfig.JSONModuleObject(map[string]any{"check_caddy_storage": true}, "storage", "bolt", nil)
 	}
 	mod, err := ctx.LoadModule(h, "StorageRaw")
 	if err != nil {
@@ -226,7 +228,7 @@ func (h *Handler) Validate() error {
 		return err
 	}
 	if h.MaxBodySize < 0 {
-		return errors.New("dcr: max_body_size must not be negative")
+		return errors.New("dcr: max_size must not be negative")
 	}
 	if err := h.Profile.Validate(); err != nil {
 		return fmt.Errorf("dcr: profile: %w", err)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -106,6 +105,9 @@ localhost:%d {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = caddy.Stop() })
+	// The dcr metrics are process-wide: other tests in this binary may have counted already.
+	admin := fmt.Sprintf("127.0.0.1:%d", adminPort)
+	before := scrape(t, admin)
 
 	endpoint := fmt.Sprintf("https://localhost:%d/register", port)
 	c, err := tppclient.FromSandbox(sb, sb.TPP(1), endpoint, fmt.Sprintf("https://localhost:%d", port))
@@ -153,28 +155,27 @@ localhost:%d {
 		t.Fatalf("events: %d registered, %d rejected; want 1 and 2", registered, rejected)
 	}
 
-	// Metrics on Caddy's admin endpoint.
-	mresp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", adminPort))
-	if err != nil {
-		t.Fatal(err)
-	}
-	metrics, _ := io.ReadAll(mresp.Body)
-	mresp.Body.Close()
-	for _, want := range []string{
-		`caddy_dcr_requests_total{error="",operation="register",outcome="success"} 1`,
-		`caddy_dcr_requests_total{error="invalid_client_metadata",operation="register",outcome="rejected"} 2`,
-		`caddy_dcr_replays_rejected_total 1`,
-		`caddy_dcr_stage_duration_seconds_count{stage="signed_request"} 3`,
-		`caddy_dcr_stage_duration_seconds_count{stage="software_statement"} 3`,
-		`caddy_dcr_stage_duration_seconds_count{stage="registrar"} 1`,
-		`caddy_dcr_jwks_fetches_total`,
+	// Metrics on Caddy's admin endpoint, counted from before the three calls.
+	after := scrape(t, admin)
+	for series, want := range map[string]float64{
+		`caddy_dcr_requests_total{error="",operation="register",outcome="success"}`:                         1,
+		`caddy_dcr_requests_total{error="invalid_client_metadata",operation="register",outcome="rejected"}`: 2,
+		`caddy_dcr_replays_rejected_total`:                                   1,
+		`caddy_dcr_stage_duration_seconds_count{stage="signed_request"}`:     3,
+		`caddy_dcr_stage_duration_seconds_count{stage="software_statement"}`: 3,
+		`caddy_dcr_stage_duration_seconds_count{stage="registrar"}`:          1,
 	} {
-		if !strings.Contains(string(metrics), want) {
-			t.Errorf("metrics lack %q", want)
+		if got := after.delta(t, before, series); got != want {
+			t.Errorf("%s grew by %v, want %v", series, got, want)
 		}
 	}
-	if strings.Contains(string(metrics), clientID) || strings.Contains(string(metrics), sb.TPP(1).SoftwareID) {
-		t.Error("ids must never be metric labels")
+	if _, ok := after["caddy_dcr_jwks_fetches_total"]; !ok {
+		t.Error("metrics lack caddy_dcr_jwks_fetches_total")
+	}
+	for series := range after {
+		if strings.Contains(series, clientID) || strings.Contains(series, sb.TPP(1).SoftwareID) {
+			t.Error("ids must never be metric labels")
+		}
 	}
 
 	// The audit log: one line per lifecycle change and per rejection, without secrets.

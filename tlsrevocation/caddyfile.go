@@ -14,8 +14,8 @@ import (
 //
 //	verifier revocation {
 //	    fail_mode hard|soft                 # no answer from any source: refuse (default) or accept
-//	    ocsp on|off                         # ask the certificates' OCSP responders; default on
-//	    crl_distribution_points on|off      # fetch the CRLs the certificates name; default on
+//	    ocsp [off]                          # ask the certificates' OCSP responders; default on
+//	    crl_distribution_points [off]       # fetch the CRLs the certificates name; default on
 //	    crl_files <path>...                 # CRL files (DER or PEM), re-read when they change
 //	    crl_urls <url>...                   # CRLs at http(s) URLs, for the certificates of their issuer
 //	    timeout <duration>                  # one fetch; default 5s
@@ -27,7 +27,8 @@ import (
 //	    tls_trust_pool file <pem>...        # and the other tls_* options of reverse_proxy, for https fetches
 //	}
 //
-// `verifier revocation` alone checks OCSP and the CRL distribution points, in fail_mode hard.
+// Every option is named as its JSON field; `ocsp on` and `crl_distribution_points on` still
+// adapt, with a deprecation warning (the option alone is on). `verifier revocation` alone checks OCSP and the CRL distribution points, in fail_mode hard.
 func (v *Verifier) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the module name
 	if d.NextArg() {
@@ -49,17 +50,9 @@ func (v *Verifier) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("revocation: fail_mode must be hard or soft, not %q", v.FailMode)
 			}
 		case "ocsp", "crl_distribution_points":
-			var s string
-			if !d.Args(&s) || d.NextArg() {
-				return d.ArgErr()
-			}
-			var on bool
-			switch s {
-			case "on":
-				on = true
-			case "off":
-			default:
-				return d.Errf("revocation: %s takes on or off, not %q", name, s)
+			on, err := caddyfileargs.Flag(d, "on")
+			if err != nil {
+				return err
 			}
 			if name == "ocsp" {
 				v.OCSP = &on

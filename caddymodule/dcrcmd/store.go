@@ -264,7 +264,7 @@ func boltPathIn(apps json.RawMessage) (string, error) {
 	walk = func(v any) {
 		switch n := v.(type) {
 		case map[string]any:
-			if p, ok := n["path"].(string); ok && p != "" && n["backend"] == "bolt" {
+			if p, ok := n["path"].(string); ok && p != "" && (n["storage"] == "bolt" || n["backend"] == "bolt") { // "backend": the previous release's key
 				found[p] = true
 			}
 			for _, c := range n {

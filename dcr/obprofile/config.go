@@ -65,8 +65,8 @@ type Config struct {
 	AuthMethods []string `json:"token_endpoint_auth_methods,omitempty"`
 	// SigningAlgs are the accepted JWS algorithms for every *_alg claim except
 	// token_endpoint_auth_signing_alg with client_secret_jwt. Default PS256, ES256. "none" and
-	// HS* are refused by Validate.
-	SigningAlgs []string `json:"signing_algs,omitempty"`
+	// HS* are refused by Validate. (signing_algs is the previous release's name.)
+	SigningAlgs []string `json:"algorithms,omitempty"`
 	// GrantTypes are the accepted grant_types. Default authorization_code, client_credentials,
 	// refresh_token, urn:openid:params:grant-type:ciba.
 	GrantTypes []string `json:"grant_types,omitempty"`
@@ -197,12 +197,12 @@ func (c *Config) Validate() error {
 	for _, a := range d.SigningAlgs {
 		switch {
 		case strings.EqualFold(a, "none"):
-			return fmt.Errorf("signing_algs: %q is refused: registrations must use signed JWTs", a)
+			return fmt.Errorf("algorithms: %q is refused: registrations must use signed JWTs", a)
 		case strings.HasPrefix(strings.ToUpper(a), "HS"):
-			return fmt.Errorf("signing_algs: %q is refused: HMAC algorithms are only accepted for client_secret_jwt, which uses HS256/HS384/HS512 on its own", a)
+			return fmt.Errorf("algorithms: %q is refused: HMAC algorithms are only accepted for client_secret_jwt, which uses HS256/HS384/HS512 on its own", a)
 		}
 	}
-	if err := checkList("signing_algs", d.SigningAlgs, knownSigningAlgs); err != nil {
+	if err := checkList("algorithms", d.SigningAlgs, knownSigningAlgs); err != nil {
 		return err
 	}
 	if err := checkList("grant_types", d.GrantTypes, knownGrantTypes); err != nil {

@@ -418,8 +418,8 @@ func TestConfigValidate(t *testing.T) {
 	}{
 		{Config{AuthMethods: []string{"none"}}, `token_endpoint_auth_methods: "none" is not one of`},
 		{Config{AuthMethods: []string{"tls_client_auth", "tls_client_auth"}}, "listed twice"},
-		{Config{SigningAlgs: []string{"none"}}, `signing_algs: "none" is refused`},
-		{Config{SigningAlgs: []string{"HS256"}}, `signing_algs: "HS256" is refused`},
+		{Config{SigningAlgs: []string{"none"}}, `algorithms: "none" is refused`},
+		{Config{SigningAlgs: []string{"HS256"}}, `algorithms: "HS256" is refused`},
 		{Config{SigningAlgs: []string{"XS256"}}, "is not one of"},
 		{Config{GrantTypes: []string{"implicit"}}, "grant_types"},
 		{Config{ResponseTypes: []string{"token"}}, "response_types"},

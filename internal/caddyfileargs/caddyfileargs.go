@@ -1,14 +1,17 @@
 // Package caddyfileargs reads the typed single arguments that dcrgate's Caddyfile options
-// share (durations, byte sizes), so every module words its errors the same way:
+// share (durations, byte sizes, on/off flags), so every module words its errors the same way:
 // `<option>: bad duration "<value>"`.
 package caddyfileargs
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/dcrgate/dcrgate/internal/deprecated"
 )
 
 // Duration reads the one duration argument of the option at the dispenser. It must be
@@ -59,4 +62,33 @@ func ParseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("bad size %q (want e.g. 65536, 64KiB, 1MiB)", s)
 	}
 	return n * mult, nil
+}
+
+// Flag reads a boolean option in the style of Caddy's own directives: the option alone turns
+// it on, `<option> off` turns it off (as `keepalive off`, `persist_config off`). legacy are
+// the values among on, true and false that the option took in the previous release; they
+// still work, with a deprecation warning.
+func Flag(d *caddyfile.Dispenser, legacy ...string) (bool, error) {
+	name := d.Val()
+	if !d.NextArg() {
+		return true, nil
+	}
+	v := d.Val()
+	if d.NextArg() {
+		return false, d.ArgErr()
+	}
+	if v == "off" {
+		return false, nil
+	}
+	if slices.Contains(legacy, v) {
+		switch v {
+		case "on", "true":
+			deprecated.Caddyfile(d, name+" "+v, name)
+			return true, nil
+		case "false":
+			deprecated.Caddyfile(d, name+" false", name+" off")
+			return false, nil
+		}
+	}
+	return false, d.Errf("%s takes no value (on) or off, not %q", name, v)
 }

@@ -44,3 +44,30 @@ func TestDuration(t *testing.T) {
 		t.Fatalf("error wording: %v", err)
 	}
 }
+
+func TestFlag(t *testing.T) {
+	read := func(in string, legacy ...string) (bool, error) {
+		d := caddyfile.NewTestDispenser(in)
+		d.Next()
+		return Flag(d, legacy...)
+	}
+	for in, want := range map[string]bool{"revoke": true, "revoke off": false} {
+		if v, err := read(in); err != nil || v != want {
+			t.Errorf("%q: %v %v, want %v", in, v, err, want)
+		}
+	}
+	// The previous release's values, where the option took them.
+	for in, want := range map[string]bool{"single_use true": true, "single_use false": false, "single_use on": true} {
+		if v, err := read(in, "on", "true", "false"); err != nil || v != want {
+			t.Errorf("%q (legacy): %v %v, want %v", in, v, err, want)
+		}
+	}
+	for _, in := range []string{"revoke on", "revoke true", "revoke maybe", "revoke off now"} {
+		if _, err := read(in); err == nil {
+			t.Errorf("%q: want an error (no legacy values)", in)
+		}
+	}
+	if _, err := read("ocsp yes", "on"); err == nil || !strings.Contains(err.Error(), `ocsp takes no value (on) or off, not "yes"`) {
+		t.Fatalf("error wording: %v", err)
+	}
+}

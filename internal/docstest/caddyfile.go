@@ -29,7 +29,7 @@ func validMarker(m string) bool {
 
 // dcrOptions are the handler's own subdirectives; the dcr.protections.* module names are
 // added at run time, so a new protection is recognised without touching this list.
-var dcrOptions = []string{"endpoint", "public_url", "max_body_size", "default_policy", "profile", "storage", "registrar"}
+var dcrOptions = []string{"endpoint", "public_url", "max_size", "max_body_size", "default_policy", "profile", "storage", "registrar"}
 
 var directiveNameRE = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 

@@ -145,7 +145,7 @@ func TestCheckCaddyfileBlocks(t *testing.T) {
 func TestCheckJSONBlocks(t *testing.T) {
 	env := NewEnv(t)
 	handler := func(protection string) []string {
-		return []string{fence + "json", `{"handler": "dcr", "protections": [` + protection + `], "storage": {"backend": "caddy"}}`, fence}
+		return []string{fence + "json", `{"handler": "dcr", "protections": [` + protection + `], "storage": {"storage": "caddy"}}`, fence}
 	}
 	ssa := `{"protection": "software_statement", "directories": [{"issuer": "OB", "keys": {"file": "sandbox/directory/jwks.json"}, "jwks_hosts": ["localhost:8443"]}]}`
 	if r := Check("j.md", doc(handler(ssa)...), env); len(r.Errors) != 0 || r.JSON != 1 {
@@ -161,10 +161,10 @@ func TestCheckJSONBlocks(t *testing.T) {
 		want string
 	}{
 		"not JSON":            {doc(fence+"json", `{"handler": "dcr",}`, fence), "does not parse"},
-		"a fragment":          {doc(fence+"json", `"storage": {"backend": "caddy"}`, fence), "more than one JSON value"},
+		"a fragment":          {doc(fence+"json", `"storage": {"storage": "caddy"}`, fence), "more than one JSON value"},
 		"unknown field":       {doc(handler(`{"protection": "signed_request", "audience": ["a"], "leway": "30s"}`)...), `unknown field "leway"`},
 		"unknown module":      {doc(handler(`{"protection": "mtlz"}`)...), "dcr.protections.mtlz"},
-		"unknown storage":     {doc(fence+"json", `{"backend": "caddy", "prefx": "dcr"}`, fence), `unknown field "prefx"`},
+		"unknown storage":     {doc(fence+"json", `{"storage": "caddy", "prefx": "dcr"}`, fence), `unknown field "prefx"`},
 		"missing keys file":   {doc(handler(strings.Replace(ssa, "directory/jwks.json", "nowhere.json", 1))...), "provisioning"},
 		"not a Caddy config":  {doc(fence+"json", `{"apps": {}, "admn": {}}`, fence), `unknown field "admn"`},
 		"no directory in SSA": {doc(handler(`{"protection": "software_statement"}`)...), "provisioning"},

@@ -15,7 +15,7 @@ import (
 var moduleKinds = []struct{ key, namespace string }{
 	{"handler", "http.handlers"},
 	{"protection", "dcr.protections"},
-	{"backend", "dcr.storage"},
+	{"storage", "dcr.storage"},
 	{"registrar", "dcr.registrars"},
 }
 

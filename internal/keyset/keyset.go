@@ -14,6 +14,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/dcrgate/dcrgate/internal/caddyfileargs"
+	"github.com/dcrgate/dcrgate/internal/deprecated"
 	"github.com/dcrgate/dcrgate/internal/jose"
 	"github.com/dcrgate/dcrgate/internal/jwks"
 	"github.com/dcrgate/dcrgate/internal/tlsclient"
@@ -81,34 +82,48 @@ func (c Config) Open(f *jwks.Fetcher) (jose.KeySource, error) {
 	}
 }
 
-// UnmarshalCaddyfileKey parses one key-source sub-directive at the dispenser's position and
-// reports whether it was one: `jwks <json>`, `jwks_file <path>`, `jwks_url <url>`.
+// UnmarshalCaddyfileKey parses one key-source option at the dispenser's position and reports
+// whether it was one. The option is named as the JSON, `keys file|url|jwks <value>` (JSON
+// "keys": {"file"|"url"|"jwks": ...}); `jwks_file <path>`, `jwks_url <url>` and `jwks <json>`
+// are its shorthands.
 func (c *Config) UnmarshalCaddyfileKey(d *caddyfile.Dispenser) (bool, error) {
-	switch d.Val() {
-	case "jwks", "jwks_file", "jwks_url":
+	var field string
+	name := d.Val()
+	switch name {
+	case "keys":
+		if !d.NextArg() {
+			return true, d.Errf("keys takes file <path>, url <https url> or jwks <json>")
+		}
+		field = d.Val()
+	case "jwks_file", "jwks_url":
+		field = name[len("jwks_"):]
+	case "jwks":
+		field = "jwks"
 	default:
 		return false, nil
 	}
-	name := d.Val()
+	if field != "file" && field != "url" && field != "jwks" {
+		return true, d.Errf("keys takes file <path>, url <https url> or jwks <json>, not %q", field)
+	}
 	if !c.IsZero() {
-		return true, d.Errf("%s: a key source is already set (use one of jwks, jwks_file, jwks_url)", name)
+		return true, d.Errf("%s: a key source is already set (use one of keys file|url|jwks, or jwks_file, jwks_url, jwks)", name)
 	}
 	var v string
 	if !d.Args(&v) {
 		return true, d.ArgErr()
 	}
 	if d.NextArg() {
-		return true, d.Errf("%s takes one argument", name)
+		return true, d.Errf("%s takes one value", name)
 	}
-	switch name {
+	switch field {
 	case "jwks":
 		if !json.Valid([]byte(v)) {
 			return true, d.Errf("jwks: not valid JSON")
 		}
 		c.JWKS = json.RawMessage(v)
-	case "jwks_file":
+	case "file":
 		c.File = v
-	case "jwks_url":
+	case "url":
 		c.URL = v
 	}
 	return true, nil
@@ -212,7 +227,7 @@ func (fc *FetchConfig) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if len(args) == 0 {
 				return d.ArgErr()
 			}
-			caddy.Log().Named("dcr").Warn("fetch: trusted_roots is deprecated; use tls_trust_pool file <pem>...")
+			deprecated.Caddyfile(d, "fetch trusted_roots", "tls_trust_pool file <pem>...")
 			if fc.TLS == nil {
 				fc.TLS = new(tlsclient.Config)
 			}

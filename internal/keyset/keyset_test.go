@@ -4,6 +4,8 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
@@ -107,5 +109,45 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 	d.Next()
 	if ok, err := new(Config).UnmarshalCaddyfileKey(d); !ok || err == nil {
 		t.Fatal("inline jwks must be JSON")
+	}
+}
+
+// TestUnmarshalCaddyfileKeys: `keys file|url|jwks <value>` is named as the JSON and gives what
+// its shorthands give; one source only.
+func TestUnmarshalCaddyfileKeys(t *testing.T) {
+	parse := func(in string) (Config, error) {
+		var c Config
+		d := caddyfile.NewTestDispenser(in)
+		for d.Next() {
+			if ok, err := c.UnmarshalCaddyfileKey(d); !ok {
+				t.Fatalf("%q: not taken for a key source", in)
+			} else if err != nil {
+				return c, err
+			}
+		}
+		return c, nil
+	}
+	for long, short := range map[string]string{
+		"keys file a.json":        "jwks_file a.json",
+		"keys url https://x/jwks": "jwks_url https://x/jwks",
+		`keys jwks {"keys":[]}`:   `jwks {"keys":[]}`,
+	} {
+		l, err1 := parse(long)
+		s, err2 := parse(short)
+		if err1 != nil || err2 != nil || !reflect.DeepEqual(l, s) || l.IsZero() {
+			t.Errorf("%q gave %+v %v; %q gave %+v %v", long, l, err1, short, s, err2)
+		}
+	}
+	for in, want := range map[string]string{
+		"keys":                         "keys takes file",
+		"keys path a.json":             `not "path"`,
+		"keys file":                    "wrong argument count",
+		"keys file a.json b.json":      "takes one value",
+		"keys jwks nope":               "not valid JSON",
+		"keys file a.json\njwks_url u": "already set",
+	} {
+		if _, err := parse(in); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: error %v, want one containing %q", in, err, want)
+		}
 	}
 }

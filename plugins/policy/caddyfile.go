@@ -9,14 +9,15 @@ import (
 // UnmarshalCaddyfile sets up the protection from Caddyfile tokens. Syntax, inside `dcr`:
 //
 //	policy {
-//	    defaults on|off              # the embedded default set and its data; default on
+//	    defaults [off]               # the embedded default set and its data; default on
 //	    modules  <file|dir|embedded:path>...   # Rego v1 modules (repeatable); *_test.rego skipped
 //	    data     <file|dir>...       # JSON/YAML data, merged over the defaults' data (repeatable)
 //	    decision <ref>               # default data.dcr.decision
 //	    timeout  <duration>          # one evaluation; default 100ms
 //	}
 //
-// `policy` alone runs the embedded default set. It runs after every other protection and the
+// Every option is named as its JSON field; `defaults on|true|false`, the previous release's
+// values, still adapt with a deprecation warning. `policy` alone runs the embedded default set. It runs after every other protection and the
 // OB profile rules, whatever its position in the block.
 func (p *Policy) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the module name
@@ -26,20 +27,11 @@ func (p *Policy) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		switch name := d.Val(); name {
 		case "defaults":
-			var v string
-			if !d.Args(&v) || d.NextArg() {
-				return d.ArgErr()
+			on, err := caddyfileargs.Flag(d, "on", "true", "false")
+			if err != nil {
+				return err
 			}
-			switch v {
-			case "on", "true":
-				on := true
-				p.Defaults = &on
-			case "off", "false":
-				off := false
-				p.Defaults = &off
-			default:
-				return d.Errf("policy: defaults must be on or off, not %q", v)
-			}
+			p.Defaults = &on
 		case "modules", "data":
 			args := d.RemainingArgs()
 			if len(args) == 0 {

@@ -12,7 +12,8 @@ import (
 //	signed_request {
 //	    audience <aud>...                     # required: this ASPSP's identifiers
 //	    algorithms <alg>...                   # default PS256 ES256
-//	    jwks_file <path> | jwks_url <url> | jwks <json>   # default: the SSA's software_jwks_endpoint
+//	    keys file|url|jwks <value>            # JSON keys.file|url|jwks; default: the SSA's software_jwks_endpoint
+//	                                          # shorthands: jwks_file <path> | jwks_url <url> | jwks <json>
 //	    leeway <duration>                     # default 30s
 //	    max_age <duration>                    # oldest iat accepted, default 1h
 //	    max_lifetime <duration>               # longest exp - iat, default 1h
@@ -24,6 +25,8 @@ import (
 //	        tls_trust_pool file <pem>...  # reverse_proxy's tls_* options; trusted_roots is the deprecated name
 //	    }
 //	}
+//
+// Every option is named as its JSON field, apart from the key-source shorthands.
 func (s *SignedRequest) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the module name
 	if d.NextArg() {

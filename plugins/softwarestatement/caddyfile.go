@@ -9,8 +9,10 @@ import (
 // UnmarshalCaddyfile sets up the protection from Caddyfile tokens. Syntax, inside `dcr`:
 //
 //	software_statement {
-//	    directory <issuer> {
-//	        jwks_file <path> | jwks_url <https url> | jwks <inline json>
+//	    directory [<issuer>] {                # repeatable: one entry of directories
+//	        issuer <issuer>                   # the argument above is its shorthand
+//	        keys file|url|jwks <value>        # JSON keys.file|url|jwks; shorthands:
+//	                                          # jwks_file <path> | jwks_url <https url> | jwks <inline json>
 //	        jwks_hosts <host[:port]>...
 //	        software_modes <mode>...          # deprecated (the policy decides: data.dcr.config.software_modes); default none
 //	    }
@@ -26,6 +28,8 @@ import (
 //	        tls_trust_pool file <pem>...  # reverse_proxy's tls_* options; trusted_roots is the deprecated name
 //	    }
 //	}
+//
+// Every option is named as its JSON field; `directory` blocks make the directories list.
 func (s *SoftwareStatement) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the module name
 	if d.NextArg() {
@@ -35,8 +39,11 @@ func (s *SoftwareStatement) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		switch d.Val() {
 		case "directory":
 			var dir Directory
-			if !d.Args(&dir.Issuer) {
-				return d.ArgErr()
+			if d.NextArg() {
+				dir.Issuer = d.Val()
+				if d.NextArg() {
+					return d.ArgErr()
+				}
 			}
 			for n2 := d.Nesting(); d.NextBlock(n2); {
 				if ok, err := dir.Keys.UnmarshalCaddyfileKey(d); ok {
@@ -46,6 +53,10 @@ func (s *SoftwareStatement) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 					continue
 				}
 				switch d.Val() {
+				case "issuer":
+					if !d.Args(&dir.Issuer) || d.NextArg() {
+						return d.ArgErr()
+					}
 				case "jwks_hosts":
 					dir.JWKSHosts = append(dir.JWKSHosts, d.RemainingArgs()...)
 					if len(dir.JWKSHosts) == 0 {
@@ -60,8 +71,11 @@ func (s *SoftwareStatement) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 					return d.Errf("directory: unknown option %q", d.Val())
 				}
 			}
+			if dir.Issuer == "" {
+				return d.Err("directory: issuer is required")
+			}
 			if dir.Keys.IsZero() {
-				return d.Errf("directory %q: one of jwks_file, jwks_url or jwks is required", dir.Issuer)
+				return d.Errf("directory %q: keys (keys file|url|jwks, or jwks_file, jwks_url, jwks) is required", dir.Issuer)
 			}
 			s.Directories = append(s.Directories, dir)
 		case "algorithms":

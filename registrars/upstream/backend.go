@@ -70,7 +70,7 @@ func (u *Upstream) call(ctx context.Context, x *dcr.Exchange, method, path, toke
 		return nil, dcr.Unavailable(err, "the authorization server is unavailable")
 	}
 	if rec.Overflowed() {
-		return nil, badGateway(errors.New("backend answer larger than max_response_size"), "the authorization server's answer is too large")
+		return nil, badGateway(errors.New("backend answer larger than max_size"), "the authorization server's answer is too large")
 	}
 	return &backendResponse{status: rec.Status(), header: rec.Header(), body: rec.Body()}, nil
 }

@@ -4,20 +4,26 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/dcrgate/dcrgate/internal/caddyfileargs"
+	"github.com/dcrgate/dcrgate/internal/deprecated"
 )
 
 // UnmarshalCaddyfile sets up the registrar. Syntax, inside `dcr`:
 //
 //	registrar upstream [<registration_path>] {
-//	    registration_path <path>            # the backend's RFC 7591 endpoint, reached through the next handler (required)
+//	    registration_path <path>            # the backend's RFC 7591 endpoint, reached through the next handler (required;
+//	                                        # the argument above is its shorthand)
 //	    initial_access_token <token>        # e.g. {env.AS_INITIAL_ACCESS_TOKEN}; resolved at provision
-//	    forward_software_statement          # send the SSA as software_statement; default off
-//	    max_response_size <size>            # largest backend answer; default 64KiB
+//	    forward_software_statement [off]    # send the SSA as software_statement; default off
+//	    max_size <size>                     # largest backend answer; default 64KiB
 //	    timeout <duration>                  # each backend call; default 10s
-//	    certificate_bound_access_tokens on|off  # ask the backend for tokens bound to the client's certificate; default on
+//	    certificate_bound_access_tokens [off]  # ask the backend for tokens bound to the client's certificate; default on
 //	}
 //
-// With certificate_bound_access_tokens on, every client is registered in the backend with
+// Every option is named as its JSON field. The previous release's max_response_size (max_size)
+// and certificate_bound_access_tokens on (the option alone) still adapt, with a deprecation
+// warning.
+//
+// With certificate_bound_access_tokens (the default), every client is registered in the backend with
 // tls_client_certificate_bound_access_tokens true (RFC 8705 §3) unless its accepted metadata
 // sets the field itself; the TPP's registration shows only what it was accepted with.
 func (u *Upstream) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
@@ -39,35 +45,26 @@ func (u *Upstream) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 		case "forward_software_statement":
-			if d.NextArg() {
-				return d.ArgErr()
-			}
-			u.ForwardSoftwareStatement = true
-		case "max_response_size":
-			var v string
-			if !d.Args(&v) || d.NextArg() {
-				return d.ArgErr()
-			}
-			n, err := caddyfileargs.ParseSize(v)
+			on, err := caddyfileargs.Flag(d)
 			if err != nil {
-				return d.Errf("max_response_size: %v", err)
+				return err
+			}
+			u.ForwardSoftwareStatement = on
+		case "max_size", "max_response_size":
+			if d.Val() == "max_response_size" {
+				deprecated.Caddyfile(d, "max_response_size", "max_size")
+			}
+			n, err := caddyfileargs.Size(d)
+			if err != nil {
+				return err
 			}
 			u.MaxResponseSize = n
 		case "certificate_bound_access_tokens":
-			var v string
-			if !d.Args(&v) || d.NextArg() {
-				return d.ArgErr()
+			on, err := caddyfileargs.Flag(d, "on")
+			if err != nil {
+				return err
 			}
-			switch v {
-			case "on":
-				on := true
-				u.CertificateBoundAccessTokens = &on
-			case "off":
-				off := false
-				u.CertificateBoundAccessTokens = &off
-			default:
-				return d.Errf("certificate_bound_access_tokens takes on or off, not %q", v)
-			}
+			u.CertificateBoundAccessTokens = &on
 		case "timeout":
 			dur, err := caddyfileargs.Duration(d, false)
 			if err != nil {

@@ -61,8 +61,9 @@ type Upstream struct {
 	// ForwardSoftwareStatement sends the SSA to the backend as software_statement (RFC 7591
 	// §2.3); off by default, since an unaware backend cannot verify it.
 	ForwardSoftwareStatement bool `json:"forward_software_statement,omitempty"`
-	// MaxResponseSize bounds a backend answer in bytes; default 64 KiB.
-	MaxResponseSize int64 `json:"max_response_size,omitempty"`
+	// MaxResponseSize bounds a backend answer in bytes; default 64 KiB. (max_response_size is
+	// the previous release's name; see UnmarshalJSON.)
+	MaxResponseSize int64 `json:"max_size,omitempty"`
 	// Timeout bounds each backend call; default 10s.
 	Timeout caddy.Duration `json:"timeout,omitempty"`
 	// CertificateBoundAccessTokens asks the backend to bind every client's access tokens to
@@ -102,7 +103,7 @@ func (u *Upstream) Validate() error {
 		return fmt.Errorf("upstream registrar: registration_path %q must be set and start with /", u.RegistrationPath)
 	}
 	if u.MaxResponseSize < 0 || u.Timeout < 0 {
-		return errors.New("upstream registrar: max_response_size and timeout must not be negative")
+		return errors.New("upstream registrar: max_size and timeout must not be negative")
 	}
 	if u.InitialAccessToken != "" && u.initialAccessToken == "" {
 		// A placeholder that resolved to nothing (an unset environment variable) would open

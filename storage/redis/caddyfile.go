@@ -6,17 +6,24 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
+	"github.com/dcrgate/dcrgate/internal/deprecated"
 	"github.com/dcrgate/dcrgate/internal/tlsclient"
 )
 
 // UnmarshalCaddyfile sets up the store from Caddyfile tokens. The dispenser is positioned at
 // the module name (the enclosing `storage` directive of `dcr` has been consumed):
 //
-//	redis [<host:port>] {
+//	redis [<host:port>] {                       # the argument is address's shorthand
 //	    address  <host:port>                    # standalone (the default: localhost:6379)
-//	    sentinel <master_name> <host:port>...   # or: the master of a Sentinel group
-//	    cluster  <host:port>...                 # or: seed nodes of a Cluster
-//	    sentinel_username <username>            # when the sentinels require auth
+//	    sentinel <master_name> <host:port>...   # or: the master of a Sentinel group; long form:
+//	    sentinel {                              #   (JSON sentinel.*)
+//	        master_name <name>
+//	        addresses <host:port>...
+//	        username <username>                 # when the sentinels require auth
+//	        password <password>
+//	    }
+//	    cluster  <host:port>...                 # or: seed nodes of a Cluster (long form: cluster { addresses <host:port>... })
+//	    sentinel_username <username>            # shorthands of sentinel { username, password }
 //	    sentinel_password <password>
 //	    username <username>                     # ACL user
 //	    password <password>                     # e.g. {env.REDIS_PASSWORD}; never logged
@@ -35,7 +42,10 @@ import (
 //	    replica_ack_timeout <duration>          # default 1s
 //	}
 //
-// Every value may be a placeholder such as {env.REDIS_PASSWORD}, replaced at provisioning.
+// Every option is named as its JSON field (tls_* as reverse_proxy's for the tls object); the
+// one-line sentinel and cluster forms and sentinel_username/sentinel_password are shorthands of
+// the blocks. Every value may be a placeholder such as {env.REDIS_PASSWORD}, replaced at
+// provisioning.
 func (s *Store) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the module name
 	if d.NextArg() {
@@ -53,13 +63,35 @@ func (s *Store) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 		case "sentinel":
 			args := d.RemainingArgs()
-			if len(args) < 2 {
-				return d.Err("sentinel needs a master name and at least one sentinel address")
-			}
 			if s.Sentinel == nil {
 				s.Sentinel = new(Sentinel)
 			}
-			s.Sentinel.MasterName, s.Sentinel.Addresses = args[0], args[1:]
+			if len(args) > 0 {
+				if len(args) < 2 {
+					return d.Err("sentinel needs a master name and at least one sentinel address")
+				}
+				s.Sentinel.MasterName, s.Sentinel.Addresses = args[0], args[1:]
+			}
+			for d.NextBlock(1) {
+				sub := d.Val()
+				switch sub {
+				case "master_name", "username", "password":
+					target := map[string]*string{"master_name": &s.Sentinel.MasterName, "username": &s.Sentinel.Username, "password": &s.Sentinel.Password}[sub]
+					if err := oneArg(d, target); err != nil {
+						return err
+					}
+				case "addresses":
+					s.Sentinel.Addresses = append(s.Sentinel.Addresses, d.RemainingArgs()...)
+					if len(s.Sentinel.Addresses) == 0 {
+						return d.ArgErr()
+					}
+				default:
+					return d.Errf("sentinel: unrecognized option %q", sub)
+				}
+			}
+			if len(args) == 0 && (s.Sentinel.MasterName == "" || len(s.Sentinel.Addresses) == 0) {
+				return d.Err("sentinel needs a master name and at least one sentinel address (master_name, addresses)")
+			}
 		case "sentinel_username", "sentinel_password":
 			if s.Sentinel == nil {
 				s.Sentinel = new(Sentinel)
@@ -73,6 +105,16 @@ func (s *Store) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 		case "cluster":
 			args := d.RemainingArgs()
+			for d.NextBlock(1) {
+				if d.Val() != "addresses" {
+					return d.Errf("cluster: unrecognized option %q", d.Val())
+				}
+				more := d.RemainingArgs()
+				if len(more) == 0 {
+					return d.ArgErr()
+				}
+				args = append(args, more...)
+			}
 			if len(args) == 0 {
 				return d.Err("cluster needs at least one node address")
 			}
@@ -133,7 +175,7 @@ func (s *Store) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			for warned := false; d.NextBlock(1); warned = true {
 				if !warned {
-					caddy.Log().Named("dcr").Warn("redis: the tls { ca cert key server_name } block is deprecated; use tls_trust_pool file <pem>, tls_client_auth <cert> <key>, tls_server_name <name>")
+					deprecated.Caddyfile(d, "redis tls { ca cert key server_name }", "tls_trust_pool file <pem>, tls_client_auth <cert> <key>, tls_server_name <name>")
 				}
 				var target *string
 				switch d.Val() {

@@ -167,3 +167,39 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		}
 	}
 }
+
+// TestUnmarshalCaddyfileLongForms: the sentinel and cluster blocks, named as the JSON, give
+// what their one-line shorthands give.
+func TestUnmarshalCaddyfileLongForms(t *testing.T) {
+	parse := func(in string) string {
+		t.Helper()
+		var s redisstore.Store
+		if err := s.UnmarshalCaddyfile(caddyfile.NewTestDispenser(in)); err != nil {
+			t.Fatalf("%s: %v", in, err)
+		}
+		b, _ := json.Marshal(&s)
+		return string(b)
+	}
+	for short, long := range map[string]string{
+		"redis {\nsentinel m s:1 s:2\nsentinel_username u\nsentinel_password p\n}": "redis {\nsentinel {\nmaster_name m\naddresses s:1\naddresses s:2\nusername u\npassword p\n}\n}",
+		"redis {\ncluster a:1 a:2\n}": "redis {\ncluster {\naddresses a:1 a:2\n}\n}",
+	} {
+		if s, l := parse(short), parse(long); s != l {
+			t.Errorf("shorthand %s\nlong form %s", s, l)
+		}
+	}
+	if got := parse("redis {\nsentinel {\nmaster_name m\naddresses s:1\n}\n}"); !strings.Contains(got, `"master_name":"m"`) || !strings.Contains(got, `"addresses":["s:1"]`) {
+		t.Errorf("sentinel block: %s", got)
+	}
+	for input, wantErr := range map[string]string{
+		"redis {\nsentinel {\nmaster_name m\n}\n}": "sentinel needs",
+		"redis {\nsentinel {\nmaster m\n}\n}":      `unrecognized option "master"`,
+		"redis {\ncluster {\nnodes a:1\n}\n}":      `unrecognized option "nodes"`,
+		"redis {\ncluster {\n}\n}":                 "cluster needs",
+	} {
+		var s redisstore.Store
+		if err := s.UnmarshalCaddyfile(caddyfile.NewTestDispenser(input)); err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Errorf("%q: error %v, want one containing %q", input, err, wantErr)
+		}
+	}
+}
