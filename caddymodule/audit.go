@@ -31,11 +31,12 @@ type auditor struct {
 	ctx    caddy.Context
 }
 
-// record is called once per DCR call, after the answer is known.
-func (a *auditor) record(x *dcr.Exchange, status int, e *dcr.Error, took time.Duration) {
+// record is called once per DCR call, after the answer is known. clientID is the path's, or
+// on register the one the registrar issued ("" when it failed).
+func (a *auditor) record(x *dcr.Exchange, clientID string, status int, e *dcr.Error, took time.Duration) {
 	data := map[string]any{"operation": string(x.Operation), "status": status}
-	if x.ClientID != "" {
-		data["client_id"] = x.ClientID
+	if clientID != "" {
+		data["client_id"] = clientID
 	}
 	switch {
 	case x.SoftwareStatement != nil:

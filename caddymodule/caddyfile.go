@@ -36,8 +36,9 @@ func parseCaddyfile(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error)
 //	    max_size      <size>             # largest request body; default 64KiB
 //	    default_policy [off]             # the embedded default policy when no `policy` is set; default on
 //
-//	    # protections (dcr.protections.*), in any order; they run as
-//	    # mtls, access_token, software_statement, signed_request, others, policy
+//	    # protections (dcr.protections.*); each runs in the phase it declares
+//	    # (authenticate: mtls, access_token; verify_statement: software_statement;
+//	    # verify_request: signed_request; decide: policy), in this order within a phase
 //	    mtls
 //	    software_statement { ... }
 //	    signed_request { ... }

@@ -3,12 +3,10 @@
 package caddymodule
 
 import (
-	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
@@ -18,9 +16,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dcrgate/dcrgate/dcr"
+	"github.com/dcrgate/dcrgate/dcr/manage"
 	"github.com/dcrgate/dcrgate/dcr/obprofile"
-	// The default registration policy is on unless configured otherwise.
-	_ "github.com/dcrgate/dcrgate/plugins/policy"
 )
 
 func init() {
@@ -43,14 +40,18 @@ type Handler struct {
 	// MaxBodySize bounds the request body in bytes; default 64 KiB. Larger bodies get 413.
 	// (max_body_size is the previous release's name; see UnmarshalJSON.)
 	MaxBodySize int64 `json:"max_size,omitempty"`
-	// ProtectionsRaw are the checks (dcr.protections.*). They always run in this order:
-	// mtls, access_token, software_statement, signed_request, any third-party protection,
-	// policy; the OB profile rules run after signed_request.
+	// ProtectionsRaw are the checks (dcr.protections.*). Each declares its phase (see the
+	// dcr package: authenticate, verify_statement, verify_request, profile, decide); the
+	// phases run in that order, the protections of a phase in the order configured here,
+	// after the built-in steps of the phase (the registration access token; the update rules
+	// and the OB profile rules).
 	ProtectionsRaw []json.RawMessage `json:"protections,omitempty" caddy:"namespace=dcr.protections inline_key=protection"`
 	// DefaultPolicy runs the embedded default registration policy (policies/ in the
 	// repository: org_status, software_mode per environment, at most 10
 	// registrations per software_id, org allow/deny lists) when no `policy` protection is
-	// configured; default true. False (Caddyfile: `default_policy off`) runs no policy.
+	// configured; default true. False (Caddyfile: `default_policy off`) runs no policy. The
+	// policy module (dcr.protections.policy) is loaded by its ID: a build that leaves it out
+	// (imports.go and cmd/caddy include it) must turn the default off.
 	DefaultPolicy *bool `json:"default_policy,omitempty"`
 	// Profile configures the OB DCR v3.2 metadata rules.
 	Profile obprofile.Config `json:"profile,omitzero"`
@@ -64,59 +65,17 @@ type Handler struct {
 	// it takes is a DCR path (see route.go), so that no spelling of the endpoint that a
 	// `path` matcher elsewhere in the config would take reaches the backend unnoticed.
 	endpointMatcher caddyhttp.MatchPath
-	protections     []namedProtection
-	// afterAuth is the index of the first protection that runs after the caller of a
-	// management call is authorized (the ones ranked below authRank authenticate it).
-	afterAuth int
-	// postProfile is the index of the first protection that runs after the OB profile rules
-	// (business rules, which see and may adjust the resulting metadata).
-	postProfile int
-	store       dcr.Store
-	registrar   dcr.Registrar
-	logger      *zap.Logger
-	metrics     *dcrMetrics
-	audit       *auditor
+	// protections are the configured ones (and the default policy), in configuration order.
+	protections []dcr.Step
+	// pipeline is every step, built-in ones included, grouped by phase.
+	pipeline  *dcr.Pipeline
+	store     dcr.Store
+	registrar dcr.Registrar
+	logger    *zap.Logger
+	metrics   *dcrMetrics
+	audit     *auditor
 	// withdrawProfile takes the profile published for dcr_discovery back (see dcrProfiles).
 	withdrawProfile func()
-}
-
-type namedProtection struct {
-	name string
-	dcr.Protection
-}
-
-// protectionRank fixes the order protections run in, whatever order they were configured in:
-// cheap checks first, and each check after the ones whose verified output it needs.
-var protectionRank = map[string]int{
-	"mtls":               0,
-	"access_token":       1,
-	"software_statement": 2,
-	"signed_request":     3,
-	"policy":             postProfileRank,
-}
-
-// Protections ranked below authRank establish who calls (mtls, access_token); the ranked
-// postProfileRank and above run after the OB profile rules.
-const (
-	authRank        = 2
-	postProfileRank = 9
-)
-
-func rankOf(name string) int {
-	if r, ok := protectionRank[name]; ok {
-		return r
-	}
-	return 5
-}
-
-// firstRanked is the index of the first protection ranked at least rank (ps is sorted).
-func firstRanked(ps []namedProtection, rank int) int {
-	for i, p := range ps {
-		if rankOf(p.name) >= rank {
-			return i
-		}
-	}
-	return len(ps)
 }
 
 // CaddyModule returns the Caddy module information.
@@ -152,16 +111,16 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		id := string(m.(caddy.Module).CaddyModule().ID)
 		p, ok := m.(dcr.Protection)
 		if !ok {
-			return fmt.Errorf("module %s is not a dcr.Protection", id)
+			return fmt.Errorf("module %s is not a dcr.Protection (it needs Phase() dcr.Phase and Protect(ctx, *dcr.Exchange, dcr.Registry) (dcr.Result, error); see docs/architecture.md)", id)
 		}
-		h.protections = append(h.protections, namedProtection{name: id[strings.LastIndex(id, ".")+1:], Protection: p})
+		h.protections = append(h.protections, dcr.Step{Name: id[strings.LastIndex(id, ".")+1:], Protection: p})
 	}
 	if err := h.addDefaultPolicy(ctx); err != nil {
 		return err
 	}
-	slices.SortStableFunc(h.protections, func(a, b namedProtection) int { return cmp.Compare(rankOf(a.name), rankOf(b.name)) })
-	h.afterAuth = firstRanked(h.protections, authRank)
-	h.postProfile = firstRanked(h.protections, postProfileRank)
+	if err := h.buildPipeline(); err != nil {
+		return err
+	}
 
 	if err := h.provisionStore(ctx); err != nil {
 		return err
@@ -180,6 +139,23 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	return nil
 }
 
+// buildPipeline groups the built-in steps and the protections by phase. The built-in steps
+// come first in their phases; NewPipeline keeps the order within a phase and refuses a
+// protection that declares no known phase.
+func (h *Handler) buildPipeline() error {
+	steps := append([]dcr.Step{
+		{Name: "registration_token", Protection: manage.RegistrationTokenStep{}},
+		{Name: "update_rules", Protection: manage.UpdateStep{}},
+		{Name: "profile", Protection: obprofile.Step{Config: &h.Profile}},
+	}, h.protections...)
+	p, err := dcr.NewPipeline(steps...)
+	if err != nil {
+		return fmt.Errorf("dcr: %w", err)
+	}
+	h.pipeline = p
+	return nil
+}
+
 // addDefaultPolicy loads the embedded default policy set unless a policy is configured or
 // the default is turned off.
 func (h *Handler) addDefaultPolicy(ctx caddy.Context) error {
@@ -187,7 +163,7 @@ func (h *Handler) addDefaultPolicy(ctx caddy.Context) error {
 		return nil
 	}
 	for _, p := range h.protections {
-		if p.name == "policy" {
+		if p.Name == "policy" {
 			return nil
 		}
 	}
@@ -199,7 +175,7 @@ func (h *Handler) addDefaultPolicy(ctx caddy.Context) error {
 	if !ok {
 		return fmt.Errorf("module dcr.protections.policy is not a dcr.Protection")
 	}
-	h.protections = append(h.protections, namedProtection{name: "policy", Protection: p})
+	h.protections = append(h.protections, dcr.Step{Name: "policy", Protection: p})
 	return nil
 }
 
@@ -235,7 +211,7 @@ func (h *Handler) Validate() error {
 	}
 	has := map[string]bool{}
 	for _, p := range h.protections {
-		has[p.name] = true
+		has[p.Name] = true
 	}
 	// Every OB registration is tied to a software statement: its software_id and org_id key
 	// the record, and the request keys come from it.

@@ -20,6 +20,8 @@ import (
 	"github.com/dcrgate/dcrgate/internal/sandbox"
 	"github.com/dcrgate/dcrgate/internal/tppclient"
 	_ "github.com/dcrgate/dcrgate/plugins/mtls"
+	// The default policy is loaded by its module ID, which only an import registers.
+	_ "github.com/dcrgate/dcrgate/plugins/policy"
 	_ "github.com/dcrgate/dcrgate/plugins/signedrequest"
 	_ "github.com/dcrgate/dcrgate/plugins/softwarestatement"
 	_ "github.com/dcrgate/dcrgate/registrars/local"
@@ -47,6 +49,13 @@ func newInProcess(tb testing.TB) *inProcess {
 // tmpfs to take the disk's fsync out of a measurement.
 func newInProcessAt(tb testing.TB, dataDir string) *inProcess {
 	tb.Helper()
+	return newInProcessWith(tb, dataDir, "")
+}
+
+// newInProcessWith configures extra protections (JSON objects, each followed by a comma)
+// ahead of the sandbox ones.
+func newInProcessWith(tb testing.TB, dataDir, extra string) *inProcess {
+	tb.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
@@ -71,14 +80,14 @@ func newInProcessAt(tb testing.TB, dataDir string) *inProcess {
 	// beyond the default limit; BenchmarkPipelineWithPolicy measures the policy on its own.
 	cfg := fmt.Sprintf(`{
 		"default_policy": false,
-		"protections": [
+		"protections": [%s
 			{"protection": "mtls"},
 			{"protection": "software_statement",
 			 "directories": [{"issuer": %q, "keys": {"file": %q}, "jwks_hosts": ["localhost:%d"], "software_modes": ["Test"]}],
 			 "fetch": {"trusted_roots": [%q]}},
 			{"protection": "signed_request", "audience": ["https://localhost"], "fetch": {"trusted_roots": [%q]}}
 		]
-	}`, sandbox.DirectoryIssuer, sb.Files.DirectoryJWKS, port, sb.Files.CABundle, sb.Files.CABundle)
+	}`, extra, sandbox.DirectoryIssuer, sb.Files.DirectoryJWKS, port, sb.Files.CABundle, sb.Files.CABundle)
 	h := new(Handler)
 	if err := json.Unmarshal([]byte(cfg), h); err != nil {
 		tb.Fatal(err)

@@ -1,8 +1,6 @@
 package caddymodule
 
 import (
-	"context"
-	"crypto/subtle"
 	"errors"
 	"io"
 	"mime"
@@ -15,10 +13,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dcrgate/dcrgate/dcr"
-	"github.com/dcrgate/dcrgate/dcr/obprofile"
-	"github.com/dcrgate/dcrgate/dcr/obresponse"
+	"github.com/dcrgate/dcrgate/dcr/manage"
 	"github.com/dcrgate/dcrgate/internal/jose"
-	"github.com/dcrgate/dcrgate/registrars/local"
 )
 
 // serveDCR runs one DCR call through the pipeline and writes the answer. Every rejection is
@@ -31,20 +27,21 @@ func (h *Handler) serveDCR(w http.ResponseWriter, r *http.Request, op dcr.Operat
 		ClientID:    clientID,
 		Now:         start,
 		EndpointURL: h.endpointURL(r),
-		Store:       h.store,
-		Next:        next.ServeHTTP,
 	}
 	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
 		x.ClientCert = r.TLS.PeerCertificates[0]
 	}
-	status, body, err := h.run(x)
+	status, body, err := h.run(x, next)
 	var e *dcr.Error
 	if err != nil {
 		e = dcr.AsError(err)
 		status = e.Status
 	}
+	if op == dcr.OpRegister && body != nil {
+		clientID, _ = body["client_id"].(string)
+	}
 	h.metrics.requests.WithLabelValues(string(op), outcomeOf(status), errorLabel(e)).Inc()
-	h.audit.record(x, status, e, time.Since(start))
+	h.audit.record(x, clientID, status, e, time.Since(start))
 	if e != nil {
 		e.Write(w)
 		return
@@ -73,8 +70,11 @@ func errorLabel(e *dcr.Error) string {
 	}
 }
 
-// run is the pipeline proper; it returns the status and body of a success.
-func (h *Handler) run(x *dcr.Exchange) (int, map[string]any, error) {
+// run is the pipeline proper, a straight line: the request's facts, the phases in order
+// (a management call is decided after the authenticate phase), then the commit: one claim
+// of the one-time keys, the registrar (given the store and the backend), the actions after
+// commit. It returns the status and body of a success.
+func (h *Handler) run(x *dcr.Exchange, next caddyhttp.Handler) (int, map[string]any, error) {
 	ctx := x.Request.Context()
 	if x.Operation == dcr.OpRegister || x.Operation == dcr.OpUpdate {
 		if err := h.readBody(x); err != nil {
@@ -86,70 +86,60 @@ func (h *Handler) run(x *dcr.Exchange) (int, map[string]any, error) {
 			return 0, nil, err
 		}
 	}
-	// Who is calling is settled first, so that an unauthorized management call costs no
-	// signature verification or key fetch.
-	if err := h.protect(ctx, x, h.protections[:h.afterAuth]); err != nil {
-		return 0, nil, err
-	}
-	if x.Operation != dcr.OpRegister && (x.Existing == nil || x.ManagementRefusal != "" || !x.ManagementAuthorized) {
-		return 0, nil, managementRefused(x)
-	}
-	if err := h.protect(ctx, x, h.protections[h.afterAuth:h.postProfile]); err != nil {
-		return 0, nil, err
-	}
-	if x.Operation == dcr.OpRegister || x.Operation == dcr.OpUpdate {
-		start := time.Now()
-		err := h.applyProfile(x)
-		h.metrics.observeStage("profile", start)
-		if err != nil {
+	reg := dcr.ReadOnly(h.store)
+	var pending dcr.Pending
+	for _, phase := range dcr.Phases {
+		if err := h.pipeline.Run(ctx, phase, x, reg, &pending, h.metrics.observeStage); err != nil {
 			return 0, nil, err
 		}
-	}
-	// Business rules (policy) see the metadata the profile produced and may adjust it.
-	if err := h.protect(ctx, x, h.protections[h.postProfile:]); err != nil {
-		return 0, nil, err
+		// Who is calling is settled first, so that an unauthorized management call costs no
+		// signature verification or key fetch.
+		if phase == dcr.PhaseAuthenticate && x.Operation != dcr.OpRegister {
+			if e := manage.Authorize(x.Existing, x.BearerToken, pending.Votes); e != nil {
+				return 0, nil, e
+			}
+		}
 	}
 	if x.Operation == dcr.OpRead {
 		return http.StatusOK, registrationResponse(x.Existing, nil, x.EndpointURL), nil
 	}
+
 	start := time.Now()
-	release, err := h.commitClaims(x)
+	release, reject, err := dcr.ClaimOnce(ctx, h.store, pending.Once)
 	h.metrics.observeStage("store", start)
-	if err != nil {
-		return 0, nil, err
+	switch {
+	case err != nil:
+		return 0, nil, h.storeError(err)
+	case reject != nil:
+		h.metrics.replays.Inc()
+		return 0, nil, reject
 	}
 	var (
 		rec   *dcr.Registration
 		creds map[string]any
 	)
 	start = time.Now()
-	if x.Operation == dcr.OpRegister || x.Operation == dcr.OpUpdate {
-		x.Store = namingStore{Store: h.store, names: x.MetadataNames}
-	}
 	switch x.Operation {
 	case dcr.OpRegister:
-		rec, creds, err = h.registrar.Register(ctx, x)
+		rec, creds, err = h.registrar.Register(ctx, x, h.store, next)
 	case dcr.OpUpdate:
-		rec, creds, err = h.registrar.Update(ctx, x)
+		rec, creds, err = h.registrar.Update(ctx, x, h.store, next)
 	case dcr.OpDelete:
-		err = h.registrar.Delete(ctx, x)
+		err = h.registrar.Delete(ctx, x, h.store, next)
 	}
 	h.metrics.observeStage("registrar", start)
 	if err != nil {
 		// Nothing was registered, so give the one-time keys back: the client may retry.
-		release()
+		if rerr := release(); rerr != nil {
+			h.logger.Warn("releasing a one-time key failed", zap.Error(rerr))
+		}
 		return 0, nil, h.storeError(err)
 	}
-	for _, f := range x.AfterCommit {
+	for _, f := range pending.AfterCommit {
 		f()
-	}
-	if rec != nil {
-		// The answer uses the client's names like every later GET of the stored record.
-		rec.MetadataNames = x.MetadataNames
 	}
 	switch x.Operation {
 	case dcr.OpRegister:
-		x.ClientID = rec.ClientID
 		return http.StatusCreated, registrationResponse(rec, creds, x.EndpointURL), nil
 	case dcr.OpUpdate:
 		return http.StatusOK, registrationResponse(rec, creds, x.EndpointURL), nil
@@ -189,11 +179,11 @@ func (h *Handler) readBody(x *dcr.Exchange) error {
 	return nil
 }
 
-// loadForManagement reads the bearer token and the registration of a read/update/delete and
-// records whether the token is the registration's RFC 7592 registration access token. It
+// loadForManagement reads the bearer token and the registration of a read/update/delete. It
 // refuses nothing on its own but a malformed Authorization header: the decision is taken once
-// the protections ran, and unknown client, deleted client, missing or wrong token all get the
-// same 401, so that nobody without the token learns whether a client exists.
+// the authenticate phase ran (manage.Authorize), and unknown client, deleted client, missing
+// or wrong token all get the same 401, so that nobody without the token learns whether a
+// client exists.
 func (h *Handler) loadForManagement(x *dcr.Exchange) error {
 	token, derr := dcr.BearerToken(x.Request)
 	if derr != nil {
@@ -208,102 +198,7 @@ func (h *Handler) loadForManagement(x *dcr.Exchange) error {
 		return h.storeError(err)
 	}
 	x.Existing = rec
-	x.RegistrationTokenValid = token != "" &&
-		subtle.ConstantTimeCompare([]byte(local.HashSecret(token)), []byte(rec.RegistrationTokenHash)) == 1
-	x.ManagementAuthorized = x.RegistrationTokenValid
 	return nil
-}
-
-// managementRefused is the one answer to an unauthorized read/update/delete, with the real
-// reason for the audit log: an unknown client first (whatever else is wrong, that is what the
-// call ran into), then what a protection refused, then the registration access token.
-func managementRefused(x *dcr.Exchange) *dcr.Error {
-	switch {
-	case x.Existing == nil:
-		return dcr.NotAuthorized("no live registration has this client_id (never registered, or deleted)")
-	case x.ManagementRefusal != "":
-		return dcr.NotAuthorized(x.ManagementRefusal)
-	case x.BearerToken == "":
-		return dcr.NotAuthorized("no access token was sent")
-	default:
-		return dcr.NotAuthorized("the access token is not the registration access token of this client_id")
-	}
-}
-
-func (h *Handler) protect(ctx context.Context, x *dcr.Exchange, ps []namedProtection) error {
-	for _, p := range ps {
-		start := time.Now()
-		err := p.Protect(ctx, x)
-		h.metrics.observeStage(p.name, start)
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// applyProfile runs the OB metadata rules over the verified request claims.
-func (h *Handler) applyProfile(x *dcr.Exchange) error {
-	if x.SoftwareStatement == nil {
-		return dcr.BadSoftwareStatement("a verified software statement is required")
-	}
-	claims := x.RequestClaims
-	if claims == nil {
-		// signed_request is not configured: the operator accepts unsigned payloads.
-		claims = x.UnverifiedClaims
-	}
-	if x.Operation == dcr.OpUpdate {
-		if err := checkUpdateClientID(claims, x.ClientID); err != nil {
-			return err
-		}
-	}
-	md, derr := obprofile.Apply(&h.Profile, obprofile.Input{Claims: claims, SSA: x.SoftwareStatement, ClientCert: x.ClientCert})
-	if derr != nil {
-		return derr
-	}
-	// What the registry assigns is never taken from the client.
-	for _, k := range obresponse.ServerAssigned {
-		delete(md, k)
-	}
-	if x.Operation == dcr.OpUpdate {
-		if x.SoftwareStatement.SoftwareID != x.Existing.SoftwareID {
-			return dcr.BadMetadata("software_id cannot change on update (registered %q, got %q)", x.Existing.SoftwareID, x.SoftwareStatement.SoftwareID)
-		}
-		if x.SoftwareStatement.OrgID != x.Existing.OrgID {
-			return dcr.BadMetadata("org_id cannot change on update")
-		}
-	}
-	x.Metadata = md
-	x.MetadataNames = obprofile.SentNames(claims)
-	return nil
-}
-
-// checkUpdateClientID: RFC 7592 §2.2 has the client send its client_id in an update, and the
-// value must be the client_id being updated; a body naming another client is refused rather
-// than silently applied to the one in the path. Omitting it is accepted (OB clients send the
-// registration request again, which has none).
-func checkUpdateClientID(claims map[string]any, clientID string) error {
-	v, ok := claims["client_id"]
-	if !ok || v == nil {
-		return nil
-	}
-	s, isString := v.(string)
-	if !isString {
-		return dcr.BadMetadata("client_id must be a string, not %s", jose.JSONType(v))
-	}
-	if s != clientID {
-		return dcr.BadMetadata("client_id %s of the request does not match the client_id being updated (%s)", quoteShort(s), quoteShort(clientID))
-	}
-	return nil
-}
-
-// quoteShort quotes a client-supplied value for a description, cut short.
-func quoteShort(s string) string {
-	const max = 64
-	if len(s) > max {
-		s = strings.ToValidUTF8(s[:max], "") + "..."
-	}
-	return strconv.Quote(s)
 }
 
 // formatSize writes a byte count the way a limit is configured: in KiB or MiB when it is a
@@ -317,34 +212,6 @@ func formatSize(n int64) string {
 	default:
 		return strconv.FormatInt(n, 10) + " bytes"
 	}
-}
-
-// commitClaims records the request's one-time keys now that every check has passed; the
-// returned func gives them back if the registration then fails.
-func (h *Handler) commitClaims(x *dcr.Exchange) (func(), error) {
-	ctx := x.Request.Context()
-	var done []string
-	release := func() {
-		for _, k := range done {
-			if err := h.store.Release(ctx, k); err != nil {
-				h.logger.Warn("releasing a one-time key failed", zap.Error(err))
-			}
-		}
-	}
-	for _, c := range x.Claims {
-		ok, err := h.store.Claim(ctx, c.Key, c.TTL)
-		if err != nil {
-			release()
-			return nil, h.storeError(err)
-		}
-		if !ok {
-			release()
-			h.metrics.replays.Inc()
-			return nil, c.Reject
-		}
-		done = append(done, c.Key)
-	}
-	return release, nil
 }
 
 // storeError maps store errors to answers: a concurrent change is a conflict the client can

@@ -10,12 +10,12 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
+	"github.com/dcrgate/dcrgate/dcr"
 	"github.com/dcrgate/dcrgate/plugins/policy"
 )
 
 // withDefaultPolicy adds the embedded default policy set to an in-process handler, as
-// `policy` in the Caddyfile would (it runs after the OB profile rules, where Provision sorts
-// it). The registration limit is lifted so that b.N registrations of one software pass; the
+// `policy` in the Caddyfile would (it declares the decide phase, after the OB profile rules). The registration limit is lifted so that b.N registrations of one software pass; the
 // count still comes from the store on every request.
 func withDefaultPolicy(b *testing.B, p *inProcess) {
 	b.Helper()
@@ -31,8 +31,10 @@ func withDefaultPolicy(b *testing.B, p *inProcess) {
 	}
 	b.Cleanup(func() { _ = pol.Cleanup() })
 	pol.SetLogger(zap.NewNop())
-	p.h.protections = append(p.h.protections, namedProtection{name: "policy", Protection: pol})
-	p.h.postProfile = firstRanked(p.h.protections, postProfileRank)
+	p.h.protections = append(p.h.protections, dcr.Step{Name: "policy", Protection: pol})
+	if err := p.h.buildPipeline(); err != nil {
+		b.Fatal(err)
+	}
 }
 
 // BenchmarkPipelineWithPolicy runs the whole POST pipeline without and with the default

@@ -20,13 +20,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
 	"github.com/dcrgate/dcrgate/dcr"
+	"github.com/dcrgate/dcrgate/dcr/manage"
 	"github.com/dcrgate/dcrgate/internal/keyset"
 )
 
@@ -37,9 +37,9 @@ func init() {
 // Methods of authenticating a management call (the values of Manage).
 const (
 	// MethodRegistrationToken is the RFC 7592 registration access token issued with the client.
-	MethodRegistrationToken = "registration_token"
+	MethodRegistrationToken = manage.MethodRegistrationToken
 	// MethodClientCredentials is an authorization-server token of the client itself.
-	MethodClientCredentials = "client_credentials"
+	MethodClientCredentials = manage.MethodClientCredentials
 )
 
 // MaxTokenLength bounds a bearer token; real access tokens are well below it, and every byte
@@ -180,25 +180,15 @@ func (a *AccessToken) validateShape() error {
 	default:
 		return fmt.Errorf("access_token: client_claim %q must be client_id, azp or sub", a.ClientClaim)
 	}
-	for op, methods := range a.Manage {
-		if !slices.Contains([]string{string(dcr.OpRead), string(dcr.OpUpdate), string(dcr.OpDelete)}, op) {
-			return fmt.Errorf("access_token: manage: unknown operation %q (read, update, delete)", op)
-		}
-		if len(methods) == 0 {
-			return fmt.Errorf("access_token: manage %s: name at least one of %s, %s", op, MethodRegistrationToken, MethodClientCredentials)
-		}
-		for _, m := range methods {
-			if m != MethodRegistrationToken && m != MethodClientCredentials {
-				return fmt.Errorf("access_token: manage %s: unknown token kind %q (%s or %s)", op, m, MethodRegistrationToken, MethodClientCredentials)
-			}
-		}
+	if err := manage.Methods(a.Manage).Validate(); err != nil {
+		return fmt.Errorf("access_token: %w", err)
 	}
 	return nil
 }
 
 // Validate checks the configuration.
 func (a *AccessToken) Validate() error {
-	if a.Register == nil && !a.managesByClientCredentials() {
+	if a.Register == nil && !manage.Methods(a.Manage).AcceptsClientCredentials() {
 		a.logger.Warn("access_token protects nothing: configure register, or manage with client_credentials")
 	}
 	return nil
@@ -211,31 +201,17 @@ func (a *AccessToken) Cleanup() error {
 	return nil
 }
 
-func (a *AccessToken) managesByClientCredentials() bool {
-	for _, methods := range a.Manage {
-		if slices.Contains(methods, MethodClientCredentials) {
-			return true
-		}
-	}
-	return false
-}
+// Phase is authenticate: the token says who calls.
+func (a *AccessToken) Phase() dcr.Phase { return dcr.PhaseAuthenticate }
 
-// accepts reports whether op accepts tokens of the given kind.
-func (a *AccessToken) accepts(op dcr.Operation, method string) bool {
-	methods, ok := a.Manage[string(op)]
-	if !ok {
-		return method == MethodRegistrationToken
-	}
-	return slices.Contains(methods, method)
-}
-
-// Protect checks the bearer token of the call.
-func (a *AccessToken) Protect(ctx context.Context, x *dcr.Exchange) error {
+// Protect checks the bearer token of the call: the register token on register, a vote on
+// the caller's token on read/update/delete.
+func (a *AccessToken) Protect(ctx context.Context, x *dcr.Exchange, reg dcr.Registry) (dcr.Result, error) {
 	if x.Operation == dcr.OpRegister {
 		if a.Register == nil {
-			return nil
+			return dcr.Result{}, nil
 		}
-		return a.protectRegister(ctx, x)
+		return a.protectRegister(ctx, x, reg)
 	}
 	return a.authorizeManagement(ctx, x)
 }

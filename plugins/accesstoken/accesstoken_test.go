@@ -16,6 +16,8 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwa"
 
 	"github.com/dcrgate/dcrgate/dcr"
+	"github.com/dcrgate/dcrgate/dcr/manage"
+	"github.com/dcrgate/dcrgate/dcr/secret"
 )
 
 func jwtConfig(is *issuer, extra string) string {
@@ -116,7 +118,7 @@ func TestProtectRegister(t *testing.T) {
 	ctx := context.Background()
 
 	t.Run("no token", func(t *testing.T) {
-		err := a.Protect(ctx, exchange(dcr.OpRegister, &onceStore{}))
+		err := exchange(dcr.OpRegister, &onceStore{}).protect(ctx, a)
 		assertErr(t, err, 401, dcr.CodeInvalidToken, `Bearer error="invalid_token"`)
 	})
 	for name, hdr := range map[string][]string{
@@ -129,7 +131,7 @@ func TestProtectRegister(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			x := exchange(dcr.OpRegister, &onceStore{}, hdr...)
-			assertErr(t, a.Protect(ctx, x), 401, dcr.CodeInvalidToken, `Bearer error="invalid_token"`)
+			assertErr(t, x.protect(ctx, a), 401, dcr.CodeInvalidToken, `Bearer error="invalid_token"`)
 			if len(x.Claims) != 0 {
 				t.Fatal("a refused token queued a claim")
 			}
@@ -137,17 +139,17 @@ func TestProtectRegister(t *testing.T) {
 	}
 	t.Run("scheme is case-insensitive", func(t *testing.T) {
 		x := exchange(dcr.OpRegister, &onceStore{}, "bEaReR "+is.mint(t, is.claims(nil)))
-		if err := a.Protect(ctx, x); err != nil {
+		if err := x.protect(ctx, a); err != nil {
 			t.Fatal(err)
 		}
 	})
 	t.Run("missing scope", func(t *testing.T) {
 		x := exchange(dcr.OpRegister, &onceStore{}, "Bearer "+is.mint(t, is.claims(map[string]any{"scope": "openid accounts"})))
-		assertErr(t, a.Protect(ctx, x), 403, dcr.CodeInsufficientScope, `Bearer error="insufficient_scope", scope="dcr_register"`)
+		assertErr(t, x.protect(ctx, a), 403, dcr.CodeInsufficientScope, `Bearer error="insufficient_scope", scope="dcr_register"`)
 	})
 	t.Run("scope as an array", func(t *testing.T) {
 		x := exchange(dcr.OpRegister, &onceStore{}, "Bearer "+is.mint(t, is.claims(map[string]any{"scope": []string{"openid", "dcr_register"}})))
-		if err := a.Protect(ctx, x); err != nil {
+		if err := x.protect(ctx, a); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -156,7 +158,7 @@ func TestProtectRegister(t *testing.T) {
 		exp := time.Now().Add(5 * time.Minute)
 		token := is.mint(t, is.claims(map[string]any{"jti": "token-1", "exp": exp.Unix()}))
 		x := exchange(dcr.OpRegister, store, "Bearer "+token)
-		if err := a.Protect(ctx, x); err != nil {
+		if err := x.protect(ctx, a); err != nil {
 			t.Fatal(err)
 		}
 		if len(x.Claims) != 1 || x.Claims[0].Key != "access_token\x00jti\x00"+testIssuer+"\x00token-1" {
@@ -176,11 +178,11 @@ func TestProtectRegister(t *testing.T) {
 			t.Fatal("Protect consumed the token itself")
 		}
 		_, _ = store.Claim(ctx, x.Claims[0].Key, x.Claims[0].TTL)
-		assertErr(t, a.Protect(ctx, exchange(dcr.OpRegister, store, "Bearer "+token)), 401, dcr.CodeInvalidToken, `Bearer error="invalid_token"`)
+		assertErr(t, exchange(dcr.OpRegister, store, "Bearer "+token).protect(ctx, a), 401, dcr.CodeInvalidToken, `Bearer error="invalid_token"`)
 	})
 	t.Run("single use by hash without jti", func(t *testing.T) {
 		x := exchange(dcr.OpRegister, &onceStore{}, "Bearer "+is.mint(t, is.claims(map[string]any{"jti": nil})))
-		if err := a.Protect(ctx, x); err != nil {
+		if err := x.protect(ctx, a); err != nil {
 			t.Fatal(err)
 		}
 		if len(x.Claims) != 1 || !strings.HasPrefix(x.Claims[0].Key, "access_token\x00sha256\x00") {
@@ -189,20 +191,20 @@ func TestProtectRegister(t *testing.T) {
 	})
 	t.Run("store down", func(t *testing.T) {
 		x := exchange(dcr.OpRegister, &onceStore{err: errors.New("disk gone")}, "Bearer "+is.mint(t, is.claims(nil)))
-		assertErr(t, a.Protect(ctx, x), 503, dcr.CodeTemporarilyUnavailable, "")
+		assertErr(t, x.protect(ctx, a), 503, dcr.CodeTemporarilyUnavailable, "")
 	})
 	t.Run("reusable when single_use is off", func(t *testing.T) {
 		b := mustProvision(t, fmt.Sprintf(`{"issuer": %q, "keys": {"jwks": %s}, "register": {"single_use": false, "scopes": ["dcr_register", "onboarding"]}}`, testIssuer, is.jwks))
 		x := exchange(dcr.OpRegister, &onceStore{}, "Bearer "+is.mint(t, is.claims(map[string]any{"scope": "dcr_register onboarding"})))
-		if err := b.Protect(ctx, x); err != nil || len(x.Claims) != 0 {
+		if err := x.protect(ctx, b); err != nil || len(x.Claims) != 0 {
 			t.Fatalf("err %v, claims %v", err, x.Claims)
 		}
 		x = exchange(dcr.OpRegister, &onceStore{}, "Bearer "+is.mint(t, is.claims(nil)))
-		assertErr(t, b.Protect(ctx, x), 403, dcr.CodeInsufficientScope, `Bearer error="insufficient_scope", scope="dcr_register onboarding"`)
+		assertErr(t, x.protect(ctx, b), 403, dcr.CodeInsufficientScope, `Bearer error="insufficient_scope", scope="dcr_register onboarding"`)
 	})
 	t.Run("register not configured leaves POST open", func(t *testing.T) {
 		b := mustProvision(t, fmt.Sprintf(`{"issuer": %q, "keys": {"jwks": %s}, "manage": {"read": ["client_credentials"]}}`, testIssuer, is.jwks))
-		if err := b.Protect(ctx, exchange(dcr.OpRegister, &onceStore{})); err != nil {
+		if err := exchange(dcr.OpRegister, &onceStore{}).protect(ctx, b); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -237,21 +239,23 @@ func TestAuthorizeManagement(t *testing.T) {
 			testIssuer, is.jwks, manage, srv.URL+"/revoke", writeCA(t, srv), extra)
 	}
 	both := mustProvision(t, cfg(`{"read": ["registration_token", "client_credentials"], "update": ["client_credentials"], "delete": ["registration_token"]}`, ""))
-	existing := &dcr.Registration{ClientID: "client-a"}
+	existing := &dcr.Registration{ClientID: "client-a", RegistrationTokenHash: secret.Hash("rat")}
 	ccToken := is.mint(t, is.claims(map[string]any{"client_id": "client-a", "scope": nil}))
 	otherToken := is.mint(t, is.claims(map[string]any{"client_id": "client-b", "scope": nil}))
 	ctx := context.Background()
 
-	mgmt := func(op dcr.Operation, token string, ratValid bool, rec *dcr.Registration) *dcr.Exchange {
+	mgmt := func(op dcr.Operation, token string, ratValid bool, rec *dcr.Registration) *call {
 		x := exchange(op, &onceStore{})
 		x.ClientID, x.BearerToken, x.Existing = "client-a", token, rec
-		x.RegistrationTokenValid, x.ManagementAuthorized = ratValid, ratValid
+		if manage.RegistrationToken(token, rec) != ratValid {
+			t.Fatalf("%q: registration access token %v, want %v", token, !ratValid, ratValid)
+		}
 		return x
 	}
 	cases := []struct {
 		name   string
 		a      *AccessToken
-		x      *dcr.Exchange
+		x      *call
 		want   bool
 		reason string // of a refusal, for the audit log
 	}{
@@ -267,7 +271,7 @@ func TestAuthorizeManagement(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if err := tc.a.Protect(ctx, tc.x); err != nil {
+			if err := tc.x.protect(ctx, tc.a); err != nil {
 				t.Fatal(err)
 			}
 			if tc.x.ManagementAuthorized != tc.want {
@@ -285,7 +289,7 @@ func TestAuthorizeManagement(t *testing.T) {
 
 	t.Run("unknown client revokes the token", func(t *testing.T) {
 		x := mgmt(dcr.OpRead, ccToken, false, nil)
-		if err := both.Protect(ctx, x); err != nil || x.ManagementAuthorized {
+		if err := x.protect(ctx, both); err != nil || x.ManagementAuthorized {
 			t.Fatalf("err %v, authorized %v", err, x.ManagementAuthorized)
 		}
 		revocations.waitToken(t, ccToken)
@@ -299,11 +303,11 @@ func TestAuthorizeManagement(t *testing.T) {
 	t.Run("azp names the client", func(t *testing.T) {
 		azp := mustProvision(t, cfg(`{"read": ["client_credentials"]}`, `, "client_claim": "azp"`))
 		x := mgmt(dcr.OpRead, is.mint(t, is.claims(map[string]any{"client_id": nil, "azp": "client-a"})), false, existing)
-		if err := azp.Protect(ctx, x); err != nil || !x.ManagementAuthorized {
+		if err := x.protect(ctx, azp); err != nil || !x.ManagementAuthorized {
 			t.Fatalf("err %v, authorized %v", err, x.ManagementAuthorized)
 		}
 		x = mgmt(dcr.OpRead, ccToken, false, existing) // client_id alone does not count
-		if err := azp.Protect(ctx, x); err != nil || x.ManagementAuthorized {
+		if err := x.protect(ctx, azp); err != nil || x.ManagementAuthorized {
 			t.Fatalf("err %v, authorized %v", err, x.ManagementAuthorized)
 		}
 	})

@@ -5,10 +5,8 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/base64"
 	"fmt"
 	"math/big"
 	"testing"
@@ -36,36 +34,7 @@ func selfSigned(t *testing.T, cn string) *x509.Certificate {
 	return cert
 }
 
-func x5t(cert *x509.Certificate) string {
-	sum := sha256.Sum256(cert.Raw)
-	return base64.RawURLEncoding.EncodeToString(sum[:])
-}
-
-func TestBoundToCaller(t *testing.T) {
-	a, b := selfSigned(t, "a"), selfSigned(t, "b")
-	for _, tc := range []struct {
-		name   string
-		claims map[string]any
-		cert   *x509.Certificate
-		want   bool
-	}{
-		{"bearer token", map[string]any{}, a, true},
-		{"bearer token without a certificate", map[string]any{}, nil, true},
-		{"bound to the caller's certificate", map[string]any{"cnf": map[string]any{"x5t#S256": x5t(a)}}, a, true},
-		{"bound to another certificate", map[string]any{"cnf": map[string]any{"x5t#S256": x5t(a)}}, b, false},
-		{"bound, no certificate", map[string]any{"cnf": map[string]any{"x5t#S256": x5t(a)}}, nil, false},
-		{"a DPoP key", map[string]any{"cnf": map[string]any{"jkt": "abc"}}, a, false},
-		{"certificate and something else", map[string]any{"cnf": map[string]any{"x5t#S256": x5t(a), "jkt": "abc"}}, a, false},
-		{"cnf not an object", map[string]any{"cnf": "x"}, a, false},
-		{"x5t#S256 not a string", map[string]any{"cnf": map[string]any{"x5t#S256": 1}}, a, false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := boundToCaller(tc.claims, tc.cert); got != tc.want {
-				t.Fatalf("boundToCaller = %v, want %v", got, tc.want)
-			}
-		})
-	}
-}
+func x5t(cert *x509.Certificate) string { return dcr.CertificateThumbprint(cert) }
 
 // TestManagementTokenBoundToCertificate: the client's own certificate-bound token authorizes
 // a management call only over the connection with that certificate.
@@ -82,7 +51,7 @@ func TestManagementTokenBoundToCertificate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			x := exchange(dcr.OpRead, &onceStore{})
 			x.ClientID, x.BearerToken, x.Existing, x.ClientCert = "client-a", token, &dcr.Registration{ClientID: "client-a"}, tc.cert
-			if err := a.Protect(context.Background(), x); err != nil {
+			if err := x.protect(context.Background(), a); err != nil {
 				t.Fatal(err)
 			}
 			if x.ManagementAuthorized != tc.want {

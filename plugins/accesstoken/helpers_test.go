@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -23,6 +24,7 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jws"
 
 	"github.com/dcrgate/dcrgate/dcr"
+	"github.com/dcrgate/dcrgate/dcr/manage"
 )
 
 const testIssuer = "https://as.example"
@@ -208,13 +210,46 @@ func (s *onceStore) Release(_ context.Context, key string) error {
 	return nil
 }
 
+// call is a DCR call put to the protection as the handler's authenticate phase puts it,
+// with what the protection returned and, on a management call, the decision of
+// manage.Authorize over the built-in registration access token step's vote and the
+// protection's.
+type call struct {
+	*dcr.Exchange
+	store dcr.Store
+
+	// Claims, AfterCommit and AccessTokenClaims are what the protection returned.
+	Claims            []dcr.OnceClaim
+	AfterCommit       []func()
+	AccessTokenClaims map[string]any
+	// ManagementAuthorized is manage.Authorize's decision; ManagementRefusal the refusal
+	// the protection voted (the audit reason).
+	ManagementAuthorized bool
+	ManagementRefusal    string
+}
+
 // exchange is a DCR call with the given Authorization header values.
-func exchange(op dcr.Operation, store dcr.Store, auth ...string) *dcr.Exchange {
+func exchange(op dcr.Operation, store dcr.Store, auth ...string) *call {
 	r := httptest.NewRequest(http.MethodPost, "https://gateway.example/register", nil)
 	for _, v := range auth {
 		r.Header.Add("Authorization", v)
 	}
-	return &dcr.Exchange{Operation: op, Request: r, Now: time.Now(), Store: store}
+	return &call{Exchange: &dcr.Exchange{Operation: op, Request: r, Now: time.Now()}, store: store}
+}
+
+// protect runs a on the call.
+func (c *call) protect(ctx context.Context, a *AccessToken) error {
+	res, err := a.Protect(ctx, c.Exchange, dcr.ReadOnly(c.store))
+	c.Claims, c.AfterCommit, c.AccessTokenClaims = res.Once, res.AfterCommit, res.AccessTokenClaims
+	c.ManagementRefusal = res.Vote.Refusal
+	if res.Vote != (dcr.Vote{}) && c.Operation == dcr.OpRegister {
+		return fmt.Errorf("a vote on register: %+v", res.Vote)
+	}
+	if c.Operation != dcr.OpRegister {
+		rat, _ := manage.RegistrationTokenStep{}.Protect(ctx, c.Exchange, nil)
+		c.ManagementAuthorized = manage.Authorize(c.Existing, c.BearerToken, []dcr.Vote{rat.Vote, res.Vote}) == nil
+	}
+	return err
 }
 
 // recorder is an authorization server endpoint that records the forms it was sent.

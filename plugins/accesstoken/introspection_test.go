@@ -106,13 +106,13 @@ func TestIntrospection(t *testing.T) {
 		}
 	}
 	x := exchange(dcr.OpRegister, &onceStore{}, "Bearer noscope")
-	assertErr(t, a.Protect(ctx, x), 403, dcr.CodeInsufficientScope, "")
+	assertErr(t, x.protect(ctx, a), 403, dcr.CodeInsufficientScope, "")
 	x = exchange(dcr.OpRegister, &onceStore{}, "Bearer good")
-	if err := a.Protect(ctx, x); err != nil || len(x.Claims) != 1 || !strings.HasSuffix(x.Claims[0].Key, "\x00j-1") {
+	if err := x.protect(ctx, a); err != nil || len(x.Claims) != 1 || !strings.HasSuffix(x.Claims[0].Key, "\x00j-1") {
 		t.Fatalf("err %v, claims %+v", err, x.Claims)
 	}
 	x = exchange(dcr.OpRegister, &onceStore{}, "Bearer noexp")
-	if err := a.Protect(ctx, x); err != nil || len(x.Claims) != 1 || x.Claims[0].TTL != 24*time.Hour {
+	if err := x.protect(ctx, a); err != nil || len(x.Claims) != 1 || x.Claims[0].TTL != 24*time.Hour {
 		t.Fatalf("a token without exp is remembered for consumed_ttl: err %v, claims %+v", err, x.Claims)
 	}
 
@@ -189,7 +189,7 @@ func TestIntrospection(t *testing.T) {
 		m := mustProvision(t, fmt.Sprintf(`{"introspection": {"endpoint": %q}, "client": {"client_id": "gateway", "auth_method": "client_secret_basic", "client_secret": "s3cret", "trusted_roots": [%q]}, "manage": {"read": ["client_credentials"]}, "client_claim": "sub"}`, srv.URL+"/i", writeCA(t, srv)))
 		x := exchange(dcr.OpRead, &onceStore{})
 		x.ClientID, x.BearerToken, x.Existing = "client-a", "cc-a", &dcr.Registration{ClientID: "client-a"}
-		if err := m.Protect(ctx, x); err != nil || !x.ManagementAuthorized {
+		if err := x.protect(ctx, m); err != nil || !x.ManagementAuthorized {
 			t.Fatalf("err %v, authorized %v", err, x.ManagementAuthorized)
 		}
 		in.set(func(in *introspector) { in.status, in.raw = 500, "down" })
@@ -197,7 +197,7 @@ func TestIntrospection(t *testing.T) {
 		for _, rec := range []*dcr.Registration{{ClientID: "client-a"}, nil} {
 			x := exchange(dcr.OpRead, &onceStore{})
 			x.ClientID, x.BearerToken, x.Existing = "client-a", "cc-down", rec
-			assertErr(t, m.Protect(ctx, x), 503, dcr.CodeTemporarilyUnavailable, "")
+			assertErr(t, x.protect(ctx, m), 503, dcr.CodeTemporarilyUnavailable, "")
 		}
 	})
 }

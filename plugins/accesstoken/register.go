@@ -16,41 +16,41 @@ import (
 )
 
 // protectRegister requires a verified token with the configured scopes on POST and, for a
-// single-use token, queues its consumption with the registration's other one-time keys.
-func (a *AccessToken) protectRegister(ctx context.Context, x *dcr.Exchange) error {
+// single-use token, returns its consumption with the registration's other one-time keys.
+func (a *AccessToken) protectRegister(ctx context.Context, x *dcr.Exchange, reg dcr.Registry) (dcr.Result, error) {
 	token, derr := dcr.BearerToken(x.Request)
 	if derr != nil {
-		return derr
+		return dcr.Result{}, derr
 	}
 	if token == "" {
-		return dcr.InvalidToken("an access token with scope %s is required (Authorization: Bearer)", strings.Join(a.Register.Scopes, " "))
+		return dcr.Result{}, dcr.InvalidToken("an access token with scope %s is required (Authorization: Bearer)", strings.Join(a.Register.Scopes, " "))
 	}
 	if len(token) > MaxTokenLength {
-		return badToken("the token is longer than %d bytes", MaxTokenLength)
+		return dcr.Result{}, badToken("the token is longer than %d bytes", MaxTokenLength)
 	}
 	claims, derr := a.verifier.Verify(ctx, token, x.Now)
 	if derr != nil {
-		return derr
+		return dcr.Result{}, derr
 	}
 	if missing := missingScopes(claims, a.Register.Scopes); len(missing) > 0 {
-		return insufficientScope(a.Register.Scopes, missing)
+		return dcr.Result{}, insufficientScope(a.Register.Scopes, missing)
 	}
-	x.AccessTokenClaims = claims
+	res := dcr.Result{AccessTokenClaims: claims}
 	if *a.Register.SingleUse {
 		key := a.consumedKey(token, claims)
 		// Refusing a used token now spares the signature checks; the claim committed after
 		// every check is what makes the token single use under concurrency.
-		if used, err := x.Store.Seen(ctx, key); err != nil {
-			return dcr.Unavailable(err, "the registration store is unavailable")
+		if used, err := reg.Seen(ctx, key); err != nil {
+			return dcr.Result{}, dcr.Unavailable(err, "the registration store is unavailable")
 		} else if used {
-			return errTokenUsed()
+			return dcr.Result{}, errTokenUsed()
 		}
-		x.Claims = append(x.Claims, dcr.OnceClaim{Key: key, TTL: a.consumedTTL(claims, x.Now), Reject: errTokenUsed()})
+		res.Once = []dcr.OnceClaim{{Key: key, TTL: a.consumedTTL(claims, x.Now), Reject: errTokenUsed()}}
 	}
 	if a.Register.Revoke {
-		x.AfterCommit = append(x.AfterCommit, func() { a.revokeInBackground(token, "used for a registration") })
+		res.AfterCommit = []func(){func() { a.revokeInBackground(token, "used for a registration") }}
 	}
-	return nil
+	return res, nil
 }
 
 func errTokenUsed() *dcr.Error {

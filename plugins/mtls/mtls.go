@@ -4,12 +4,12 @@ package mtls
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/dcrgate/dcrgate/dcr"
+	"github.com/dcrgate/dcrgate/dcr/manage"
 )
 
 func init() {
@@ -25,9 +25,9 @@ func init() {
 // client asks for (checked by the OB profile) and belong to the SSA's software (checked by the
 // software_statement protection). On read, update and delete it must identify the same
 // organisation and software (OU/organizationIdentifier = org_id, CN = software_id) as the
-// registration; anything else refuses the call (dcr.Exchange.RefuseManagement), which the
-// handler answers with the same 401 as an unknown client or a wrong token, so that a caller
-// learns nothing about registrations it does not own.
+// registration; anything else is a refusal vote, which the handler answers with the same 401
+// as an unknown client or a wrong token (manage.Authorize), so that a caller learns nothing
+// about registrations it does not own.
 type MTLS struct{}
 
 // CaddyModule returns the Caddy module information.
@@ -38,29 +38,26 @@ func (MTLS) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Protect checks the presence of the certificate and, on management calls, its binding.
-func (MTLS) Protect(_ context.Context, x *dcr.Exchange) error {
-	switch x.Operation {
-	case dcr.OpRegister:
+// Phase is authenticate: the certificate says who calls.
+func (MTLS) Phase() dcr.Phase { return dcr.PhaseAuthenticate }
+
+// Protect checks the presence of the certificate and, on management calls, its binding
+// (manage.CertificateOwner): a certificate of other software refuses the call.
+func (MTLS) Protect(_ context.Context, x *dcr.Exchange, _ dcr.Registry) (dcr.Result, error) {
+	if x.Operation == dcr.OpRegister {
 		if x.ClientCert == nil {
-			return dcr.BadMetadata("mutual TLS is required: no TLS client certificate was presented")
+			return dcr.Result{}, dcr.BadMetadata("mutual TLS is required: no TLS client certificate was presented")
 		}
-		return nil
-	default:
-		if x.Existing == nil {
-			// Unknown client: the handler refuses the call once every protection ran.
-			return nil
-		}
-		if x.ClientCert == nil {
-			x.RefuseManagement("no TLS client certificate was presented")
-			return nil
-		}
-		org, sw := dcr.CertificateIdentity(x.ClientCert)
-		if org != x.Existing.OrgID || sw != x.Existing.SoftwareID {
-			x.RefuseManagement(fmt.Sprintf("the TLS client certificate is of org_id %q, software_id %q, not of the registration's", org, sw))
-		}
-		return nil
+		return dcr.Result{}, nil
 	}
+	if x.Existing == nil {
+		// Unknown client: manage.Authorize refuses it, whatever the certificate.
+		return dcr.Result{}, nil
+	}
+	if err := manage.CertificateOwner(x.ClientCert, x.Existing); err != nil {
+		return dcr.Result{Vote: dcr.Refuse(err.Error())}, nil
+	}
+	return dcr.Result{}, nil
 }
 
 // UnmarshalCaddyfile sets up the protection. Syntax, inside `dcr`: `mtls` (no options).

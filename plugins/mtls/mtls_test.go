@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/dcrgate/dcrgate/dcr"
+	"github.com/dcrgate/dcrgate/dcr/manage"
 )
 
 func TestProtect(t *testing.T) {
@@ -29,21 +30,26 @@ func TestProtect(t *testing.T) {
 		{"delete without a certificate", dcr.Exchange{Operation: dcr.OpDelete, Existing: rec}, 0, true},
 		{"read by another org", dcr.Exchange{Operation: dcr.OpRead, ClientCert: cert("org2", "sw1"), Existing: rec}, 0, true},
 		{"read by other software of the org", dcr.Exchange{Operation: dcr.OpRead, ClientCert: cert("org1", "sw2"), Existing: rec}, 0, true},
-		// Unknown client: left to the handler, which refuses it after every protection ran.
+		// Unknown client: left to manage.Authorize, which refuses it.
 		{"unknown client", dcr.Exchange{Operation: dcr.OpRead, ClientCert: cert("org1", "sw1")}, 0, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			// Granted by an earlier check (a valid registration access token): a refusal
-			// must still win.
-			tc.x.ManagementAuthorized = tc.x.Operation != dcr.OpRegister
-			err := MTLS{}.Protect(context.Background(), &tc.x)
-			if tc.refuse != (tc.x.ManagementRefusal != "") {
-				t.Fatalf("refusal %q, want refused %v", tc.x.ManagementRefusal, tc.refuse)
+			res, err := MTLS{}.Protect(context.Background(), &tc.x, nil)
+			if tc.refuse != (res.Vote.Refusal != "") || res.Vote.Grant {
+				t.Fatalf("vote %+v, want refused %v (and never a grant: a certificate alone does not authorize)", res.Vote, tc.refuse)
+			}
+			if tc.x.Operation != dcr.OpRegister && tc.x.Existing != nil {
+				// Granted by an earlier step (a valid registration access token): a refusal
+				// must still win.
+				authorized := manage.Authorize(tc.x.Existing, "rat", []dcr.Vote{dcr.Grant(), res.Vote}) == nil
+				if authorized == tc.refuse {
+					t.Fatalf("authorized %v with a granted token, want %v", authorized, !tc.refuse)
+				}
 			}
 			if tc.status == 0 {
 				if err != nil {
-					t.Fatalf("error %v: a management refusal is recorded, not returned, so every authenticating protection still runs", err)
+					t.Fatalf("error %v: a management refusal is a vote, not an error, so every authenticating protection still runs", err)
 				}
 				return
 			}
@@ -52,5 +58,8 @@ func TestProtect(t *testing.T) {
 				t.Fatalf("got %v, want status %d", err, tc.status)
 			}
 		})
+	}
+	if (MTLS{}).Phase() != dcr.PhaseAuthenticate {
+		t.Fatal("mtls authenticates")
 	}
 }

@@ -3,6 +3,8 @@ package policy
 import (
 	"context"
 	"testing"
+
+	"github.com/dcrgate/dcrgate/dcr"
 )
 
 // BenchmarkDefaultPolicy measures the embedded default set deciding one registration: the
@@ -15,13 +17,14 @@ func BenchmarkDefaultPolicy(b *testing.B) {
 	b.Run("Protect", func(b *testing.B) {
 		b.ReportAllocs()
 		for range b.N {
-			if err := p.Protect(context.Background(), exchange(nil)); err != nil {
+			x := exchange(nil)
+			if _, err := p.Protect(context.Background(), x.Exchange, dcr.ReadOnly(x.Store)); err != nil {
 				b.Fatal(err)
 			}
 		}
 	})
 	b.Run("Eval", func(b *testing.B) {
-		input := Input(exchange(nil), 0)
+		input := Input(exchange(nil).Exchange, 0)
 		b.ReportAllocs()
 		b.ResetTimer()
 		for range b.N {

@@ -150,7 +150,7 @@ func registrationInput(r *dcr.Registration) map[string]any {
 // software_id other than the one the request acts on. On register that is all of them (so
 // "at most N" is count < N); on update, read and delete the existing registration is left out
 // (so an update never counts against a limit on itself).
-func CountRegistrations(ctx context.Context, x *dcr.Exchange) (int, error) {
+func CountRegistrations(ctx context.Context, x *dcr.Exchange, reg dcr.Registry) (int, error) {
 	softwareID := ""
 	switch {
 	case x.SoftwareStatement != nil:
@@ -158,18 +158,14 @@ func CountRegistrations(ctx context.Context, x *dcr.Exchange) (int, error) {
 	case x.Existing != nil:
 		softwareID = x.Existing.SoftwareID
 	}
-	if softwareID == "" || x.Store == nil {
+	if softwareID == "" || reg == nil {
 		return 0, nil
 	}
-	ids, err := x.Store.ListBySoftware(ctx, softwareID)
-	if err != nil {
-		return 0, err
+	except := ""
+	if x.Existing != nil {
+		except = x.Existing.ClientID
 	}
-	n := len(ids)
-	if x.Existing != nil && slices.Contains(ids, x.Existing.ClientID) {
-		n--
-	}
-	return n, nil
+	return reg.CountBySoftware(ctx, softwareID, except)
 }
 
 func anyList(ss []string) []any {

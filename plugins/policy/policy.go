@@ -105,13 +105,18 @@ func (p *Policy) Cleanup() error {
 	return nil
 }
 
-// Protect decides the call. It runs after the OB profile rules, so on register and update
-// x.Metadata is what would be registered, and what an allowed decision's overrides replace.
-func (p *Policy) Protect(ctx context.Context, x *dcr.Exchange) error {
+// Phase is decide: the policy sees everything the earlier phases verified, and the metadata
+// the OB profile produced.
+func (p *Policy) Phase() dcr.Phase { return dcr.PhaseDecide }
+
+// Protect decides the call. On register and update x.Metadata is what the OB profile would
+// register; an allowed decision's overrides (which may only narrow it, ApplyOverrides) are
+// returned for the handler to apply.
+func (p *Policy) Protect(ctx context.Context, x *dcr.Exchange, reg dcr.Registry) (dcr.Result, error) {
 	rec := p.newRecord(x)
-	count, err := CountRegistrations(ctx, x)
+	count, err := CountRegistrations(ctx, x, reg)
 	if err != nil {
-		return p.fail(rec, outcomeError, dcr.Unavailable(err, "the registration store is unavailable"))
+		return dcr.Result{}, p.fail(rec, outcomeError, dcr.Unavailable(err, "the registration store is unavailable"))
 	}
 	input := Input(x, count)
 	if ce := p.logger.Check(zap.DebugLevel, "policy input"); ce != nil {
@@ -127,13 +132,10 @@ func (p *Policy) Protect(ctx context.Context, x *dcr.Exchange) error {
 	v := Judge(x.Operation, x.Metadata, d, err, timedOut)
 	rec.decision = v.Decision
 	if v.Err != nil {
-		return p.fail(rec, v.Outcome, v.Err)
+		return dcr.Result{}, p.fail(rec, v.Outcome, v.Err)
 	}
 	p.log(rec, v.Outcome, nil)
-	if v.Metadata != nil {
-		x.Metadata = v.Metadata
-	}
-	return nil
+	return dcr.Result{Overrides: v.Overrides}, nil
 }
 
 // fail logs the refusal e, with its cause when no decision could be made (a 503: fail

@@ -41,16 +41,32 @@ const (
 	testToken      = "registration-access-token-value"
 )
 
+// call is a DCR call as the pipeline puts it to the policy: an exchange and the store behind
+// the registry view.
+type call struct {
+	*dcr.Exchange
+	Store dcr.Store
+}
+
+// protect runs the decide phase with p as its one protection, as the handler does: on
+// success x.AcceptedMetadata is the metadata with the decision's overrides.
+func (c *call) protect(ctx context.Context, p *Policy) error {
+	pl, err := dcr.NewPipeline(dcr.Step{Name: "policy", Protection: p})
+	if err != nil {
+		return err
+	}
+	return pl.Run(ctx, dcr.PhaseDecide, c.Exchange, dcr.ReadOnly(c.Store), &dcr.Pending{}, nil)
+}
+
 // exchange is a register call as the pipeline leaves it for the policy.
-func exchange(change func(x *dcr.Exchange)) *dcr.Exchange {
+func exchange(change func(x *call)) *call {
 	r := httptest.NewRequest(http.MethodPost, "https://bank.example/register", nil)
 	r.Header.Set("Authorization", "Bearer "+testToken)
 	r.Header.Set("Content-Type", "application/jose")
-	x := &dcr.Exchange{
+	x := &call{Store: &fakeStore{}, Exchange: &dcr.Exchange{
 		Operation: dcr.OpRegister,
 		Request:   r,
 		Now:       time.Unix(1_700_000_000, 0),
-		Store:     &fakeStore{},
 		RequestClaims: map[string]any{
 			"iss": testSoftwareID, "scope": "openid accounts payments", "software_statement": testSSA,
 		},
@@ -66,7 +82,7 @@ func exchange(change func(x *dcr.Exchange)) *dcr.Exchange {
 			"grant_types":    []any{"authorization_code", "client_credentials", "refresh_token"},
 			"response_types": []any{"code id_token"},
 		},
-	}
+	}}
 	if change != nil {
 		change(x)
 	}
@@ -116,30 +132,30 @@ func TestDefaultRules(t *testing.T) {
 	cases := []struct {
 		name     string
 		data     string
-		change   func(x *dcr.Exchange)
+		change   func(x *call)
 		status   int
 		code     string
 		contains string
 	}{
 		{name: "a good registration", status: 0},
-		{name: "org_status Revoked", change: func(x *dcr.Exchange) { x.SoftwareStatement.Claims["org_status"] = "Revoked" },
+		{name: "org_status Revoked", change: func(x *call) { x.SoftwareStatement.Claims["org_status"] = "Revoked" },
 			status: 400, code: "unapproved_software_statement", contains: `org_status "Revoked"`},
-		{name: "org_status Suspended", change: func(x *dcr.Exchange) { x.SoftwareStatement.Claims["org_status"] = "Suspended" },
+		{name: "org_status Suspended", change: func(x *call) { x.SoftwareStatement.Claims["org_status"] = "Suspended" },
 			status: 400, code: "unapproved_software_statement", contains: `org_status "Suspended"`},
 		{name: "org_status Suspended, allowed by data", data: `{"dcr":{"config":{"org_statuses":["Active","Suspended"]}}}`,
-			change: func(x *dcr.Exchange) { x.SoftwareStatement.Claims["org_status"] = "Suspended" }},
+			change: func(x *call) { x.SoftwareStatement.Claims["org_status"] = "Suspended" }},
 		{name: "Test software in production, allowed by data", data: "dcr:\n  config:\n    environment: production\n    software_modes:\n      production: [Test, Live]\n"},
 		{name: "Test software in production", data: "dcr:\n  config:\n    environment: production\n",
 			status: 400, code: "unapproved_software_statement", contains: "production environment"},
 		{name: "Live software in production", data: "dcr:\n  config:\n    environment: production\n",
-			change: func(x *dcr.Exchange) { x.SoftwareStatement.Claims["software_mode"] = "Live" }},
-		{name: "ten registrations already", change: func(x *dcr.Exchange) {
+			change: func(x *call) { x.SoftwareStatement.Claims["software_mode"] = "Live" }},
+		{name: "ten registrations already", change: func(x *call) {
 			x.Store = &fakeStore{ids: []string{"1", "2", "3", "4", "5", "6", "7", "8", "9", "10"}}
 		}, status: 400, code: "unapproved_software_statement", contains: "already has 10 registrations"},
-		{name: "nine registrations already", change: func(x *dcr.Exchange) {
+		{name: "nine registrations already", change: func(x *call) {
 			x.Store = &fakeStore{ids: []string{"1", "2", "3", "4", "5", "6", "7", "8", "9"}}
 		}},
-		{name: "update of the tenth", change: func(x *dcr.Exchange) {
+		{name: "update of the tenth", change: func(x *call) {
 			x.Operation = dcr.OpUpdate
 			x.Existing = &dcr.Registration{ClientID: "10", SoftwareID: testSoftwareID, OrgID: testOrgID}
 			x.Store = &fakeStore{ids: []string{"1", "2", "3", "4", "5", "6", "7", "8", "9", "10"}}
@@ -150,7 +166,7 @@ func TestDefaultRules(t *testing.T) {
 		{name: "organisation off the allow list", data: `{"dcr":{"config":{"allowed_org_ids":["0015800001ZZZZZZZZ"]}}}`,
 			status: 400, code: "unapproved_software_statement", contains: "allowed organisations"},
 		{name: "read by a denied organisation", data: `{"dcr":{"config":{"denied_org_ids":["` + testOrgID + `"]}}}`,
-			change: func(x *dcr.Exchange) {
+			change: func(x *call) {
 				x.Operation, x.Metadata, x.SoftwareStatement = dcr.OpRead, nil, nil
 				x.Existing = &dcr.Registration{ClientID: "c1", SoftwareID: testSoftwareID, OrgID: testOrgID}
 			}},
@@ -162,7 +178,7 @@ func TestDefaultRules(t *testing.T) {
 				p.Data = []string{writeFile(t, dataDir, "data"+string(rune('a'+i))+".yaml", tc.data)}
 			}
 			p, logs := newPolicy(t, p)
-			err := p.Protect(context.Background(), exchange(tc.change))
+			err := exchange(tc.change).protect(context.Background(), p)
 			if tc.status == 0 {
 				if err != nil {
 					t.Fatalf("want allowed, got %v", err)
@@ -201,7 +217,7 @@ func TestFailsClosed(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			mod := writeFile(t, dir, strings.ReplaceAll(tc.name, " ", "_")+".rego", tc.module)
 			p, logs := newPolicy(t, &Policy{Defaults: off(), Modules: []string{mod}, Timeout: caddy.Duration(20 * time.Millisecond)})
-			e := asError(t, p.Protect(context.Background(), exchange(nil)))
+			e := asError(t, exchange(nil).protect(context.Background(), p))
 			if e.Status != tc.status || e.Code != tc.code {
 				t.Fatalf("got %d %s (%v), want %d %s", e.Status, e.Code, e, tc.status, tc.code)
 			}
@@ -260,13 +276,16 @@ metadata := {"scope": "openid accounts", "grant_types": ["authorization_code"]}
 `)
 	p, logs := newPolicy(t, &Policy{Modules: []string{mod}})
 	x := exchange(nil)
-	if err := p.Protect(context.Background(), x); err != nil {
+	if err := x.protect(context.Background(), p); err != nil {
 		t.Fatal(err)
 	}
-	if x.Metadata["scope"] != "openid accounts" {
-		t.Errorf("scope %v, want the override", x.Metadata["scope"])
+	if x.AcceptedMetadata["scope"] != "openid accounts" {
+		t.Errorf("scope %v, want the override", x.AcceptedMetadata["scope"])
 	}
-	if g, _ := json.Marshal(x.Metadata["grant_types"]); string(g) != `["authorization_code"]` {
+	if x.Metadata["scope"] != "openid accounts payments" {
+		t.Errorf("the profile's metadata became %v: the override belongs in the accepted metadata only", x.Metadata["scope"])
+	}
+	if g, _ := json.Marshal(x.AcceptedMetadata["grant_types"]); string(g) != `["authorization_code"]` {
 		t.Errorf("grant_types %s", g)
 	}
 	if got := logs.FilterMessage("policy decision").All()[0].ContextMap()["overridden"]; got == nil {
@@ -274,7 +293,7 @@ metadata := {"scope": "openid accounts", "grant_types": ["authorization_code"]}
 	}
 
 	// Overrides that leave an inconsistent combination fail closed.
-	if _, err := ApplyOverrides(x.Metadata, map[string]any{"grant_types": []any{"client_credentials"}}); err == nil {
+	if _, err := ApplyOverrides(x.AcceptedMetadata, map[string]any{"grant_types": []any{"client_credentials"}}); err == nil {
 		t.Error("response_types without authorization_code must be refused")
 	}
 }
@@ -283,8 +302,8 @@ metadata := {"scope": "openid accounts", "grant_types": ["authorization_code"]}
 // the software statement or the bearer token.
 func TestNoSecretsInLogs(t *testing.T) {
 	p, logs := newPolicy(t, &Policy{})
-	x := exchange(func(x *dcr.Exchange) { x.SoftwareStatement.Claims["org_status"] = "Revoked" })
-	_ = p.Protect(context.Background(), x)
+	x := exchange(func(x *call) { x.SoftwareStatement.Claims["org_status"] = "Revoked" })
+	_ = x.protect(context.Background(), p)
 	var buf bytes.Buffer
 	enc := zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig())
 	for _, e := range logs.All() {
@@ -318,18 +337,18 @@ func TestInputShape(t *testing.T) {
 		NotBefore:    time.Unix(1_600_000_000, 0),
 		NotAfter:     time.Unix(1_800_000_000, 0),
 	}
-	x := exchange(func(x *dcr.Exchange) {
+	x := exchange(func(x *call) {
 		x.Operation, x.ClientID = dcr.OpUpdate, "c1"
 		x.ClientCert = cert
 		x.AccessTokenClaims = map[string]any{"scope": "dcr"}
 		x.Existing = &dcr.Registration{ClientID: "c1", SoftwareID: testSoftwareID, RegistrationTokenHash: "hash", ClientSecretHash: "secret-hash", SoftwareStatement: testSSA}
 		x.Store = &fakeStore{ids: []string{"c1", "c2"}}
 	})
-	n, err := CountRegistrations(context.Background(), x)
+	n, err := CountRegistrations(context.Background(), x.Exchange, dcr.ReadOnly(x.Store))
 	if err != nil || n != 1 {
 		t.Fatalf("count %d %v, want 1 (the updated registration is left out)", n, err)
 	}
-	in := Input(x, n)
+	in := Input(x.Exchange, n)
 	b, _ := json.Marshal(in)
 	s := string(b)
 	for _, want := range []string{`"operation":"update"`, `"client_id":"c1"`, `"now":1700000000`, `"registrations_for_software":1`,
@@ -351,8 +370,8 @@ func TestInputShape(t *testing.T) {
 
 func TestStoreDownFailsClosed(t *testing.T) {
 	p, _ := newPolicy(t, &Policy{})
-	x := exchange(func(x *dcr.Exchange) { x.Store = &fakeStore{err: errors.New("down")} })
-	if e := asError(t, p.Protect(context.Background(), x)); e.Status != 503 {
+	x := exchange(func(x *call) { x.Store = &fakeStore{err: errors.New("down")} })
+	if e := asError(t, x.protect(context.Background(), p)); e.Status != 503 {
 		t.Fatalf("status %d, want 503", e.Status)
 	}
 }
@@ -392,10 +411,10 @@ func TestEnginesShared(t *testing.T) {
 	if c.engine == a.engine {
 		t.Fatal("changed content must compile a new engine")
 	}
-	if err := c.Protect(context.Background(), exchange(nil)); err == nil {
+	if err := exchange(nil).protect(context.Background(), c); err == nil {
 		t.Fatal("the new engine must apply the new policy")
 	}
-	if err := a.Protect(context.Background(), exchange(nil)); err != nil {
+	if err := exchange(nil).protect(context.Background(), a); err != nil {
 		t.Fatalf("the old engine must keep the old policy: %v", err)
 	}
 }
@@ -408,11 +427,11 @@ func TestEmbeddedExample(t *testing.T) {
 	promote := writeFile(t, dir, "use.rego", "package dcr.rules.org_scope_ceilings\nimport rego.v1\nmetadata := data.dcr.examples.org_scope_ceilings.metadata\ndeny := data.dcr.examples.org_scope_ceilings.deny\n")
 	p, _ := newPolicy(t, &Policy{Modules: []string{"embedded:examples/org_scope_ceilings.rego", promote}, Data: []string{data}})
 	x := exchange(nil)
-	if err := p.Protect(context.Background(), x); err != nil {
+	if err := x.protect(context.Background(), p); err != nil {
 		t.Fatal(err)
 	}
-	if x.Metadata["scope"] != "openid accounts" {
-		t.Fatalf("scope %v, want narrowed to the ceiling", x.Metadata["scope"])
+	if x.AcceptedMetadata["scope"] != "openid accounts" {
+		t.Fatalf("scope %v, want narrowed to the ceiling", x.AcceptedMetadata["scope"])
 	}
 	if !slices.Contains(p.engine.Modules(), "embedded:decision.rego") {
 		t.Fatalf("modules %v lack the defaults", p.engine.Modules())

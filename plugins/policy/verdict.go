@@ -18,6 +18,9 @@ type Verdict struct {
 	// overrides applied (the metadata itself when there are none). nil on read and delete,
 	// and when the call is refused.
 	Metadata map[string]any
+	// Overrides are the fields the decision overrode, with their values as applied (the
+	// handler's dcr.Result.Overrides); nil when it overrode none.
+	Overrides map[string]any
 	// Err is the refusal: the decision's 400 or 403 on deny; a 503 when no decision could be
 	// made or its overrides are not allowed (the gateway fails closed). nil when allowed.
 	Err *dcr.Error
@@ -47,6 +50,12 @@ func Judge(op dcr.Operation, metadata map[string]any, d *Decision, err error, ti
 			return v
 		}
 		v.Metadata = md
+		if len(d.Metadata) > 0 {
+			v.Overrides = make(map[string]any, len(d.Metadata))
+			for k := range d.Metadata {
+				v.Overrides[k] = md[k]
+			}
+		}
 	}
 	return v
 }

@@ -55,6 +55,10 @@ func TestJudge(t *testing.T) {
 			if !reflect.DeepEqual(v.Metadata, tc.wantMD) {
 				t.Errorf("metadata %v, want %v", v.Metadata, tc.wantMD)
 			}
+			if wantOverrides := tc.wantMD != nil && tc.d == narrow; wantOverrides != (v.Overrides != nil) ||
+				wantOverrides && !reflect.DeepEqual(v.Overrides, map[string]any{"scope": "openid accounts"}) {
+				t.Errorf("overrides %v", v.Overrides)
+			}
 			if tc.err != nil && (v.Decision != nil || !errors.Is(v.Err.Cause, tc.err) || v.Err.Code != dcr.CodeTemporarilyUnavailable) {
 				t.Errorf("a failed evaluation: decision %v, error %+v", v.Decision, v.Err)
 			}

@@ -111,20 +111,23 @@ func (s *SignedRequest) Cleanup() error {
 // the software_statement protection must run before this one.
 func (s *SignedRequest) UsesSoftwareStatementKeys() bool { return s.Keys == nil }
 
+// Phase is verify_request: the request is verified with the keys of the verified SSA.
+func (s *SignedRequest) Phase() dcr.Phase { return dcr.PhaseVerifyRequest }
+
 // Protect verifies the request on register and update.
-func (s *SignedRequest) Protect(ctx context.Context, x *dcr.Exchange) error {
+func (s *SignedRequest) Protect(ctx context.Context, x *dcr.Exchange, _ dcr.Registry) (dcr.Result, error) {
 	if x.Operation != dcr.OpRegister && x.Operation != dcr.OpUpdate {
-		return nil
+		return dcr.Result{}, nil
 	}
 	keys := s.keys
 	fromSSA := keys == nil
 	if fromSSA {
 		if x.SoftwareStatement == nil {
-			return dcr.BadSoftwareStatement("a verified software statement is required to find the request signing keys")
+			return dcr.Result{}, dcr.BadSoftwareStatement("a verified software statement is required to find the request signing keys")
 		}
 		src, err := s.fetcher.Source(x.SoftwareStatement.JWKSURI, x.SoftwareStatement.AllowedHosts)
 		if err != nil {
-			return dcr.BadSoftwareStatement("software_jwks_endpoint cannot be used: %v", err)
+			return dcr.Result{}, dcr.BadSoftwareStatement("software_jwks_endpoint cannot be used: %v", err)
 		}
 		keys = src
 	}
@@ -143,20 +146,17 @@ func (s *SignedRequest) Protect(ctx context.Context, x *dcr.Exchange) error {
 			if fromSSA {
 				// The TPP's own JWKS endpoint is failing: the request cannot be verified, which
 				// is the TPP's problem to fix, not an outage of this service.
-				return dcr.BadMetadata("the request signing keys could not be fetched from software_jwks_endpoint").WithCause(err)
+				return dcr.Result{}, dcr.BadMetadata("the request signing keys could not be fetched from software_jwks_endpoint").WithCause(err)
 			}
-			return dcr.Unavailable(err, "the request signing keys are unavailable")
+			return dcr.Result{}, dcr.Unavailable(err, "the request signing keys are unavailable")
 		}
-		return dcr.BadMetadata("request signature is not valid: %v", err)
+		return dcr.Result{}, dcr.BadMetadata("request signature is not valid: %v", err)
 	}
 	claim, derr := s.checkEnvelope(x, hdr, claims)
 	if derr != nil {
-		return derr
+		return dcr.Result{}, derr
 	}
-	x.RequestClaims = claims
-	x.RequestKeyID = hdr.Kid
-	x.Claims = append(x.Claims, claim)
-	return nil
+	return dcr.Result{RequestClaims: claims, RequestKeyID: hdr.Kid, Once: []dcr.OnceClaim{claim}}, nil
 }
 
 // checkEnvelope applies the envelope rules (dcr/envelope) to the verified request and returns

@@ -121,15 +121,15 @@ func TestProtect(t *testing.T) {
 				t.Fatal(err)
 			}
 			x := exchange(body, c.SoftwareID)
-			err = s.Protect(context.Background(), x)
+			res, err := s.Protect(context.Background(), x, nil)
 			if tc.want == "" {
 				if err != nil {
 					t.Fatalf("rejected: %v", err)
 				}
-				if x.RequestClaims == nil || x.RequestKeyID == "" || len(x.Claims) != 1 {
-					t.Fatalf("accepted without recording the claims: %+v", x)
+				if res.RequestClaims == nil || res.RequestKeyID == "" || len(res.Once) != 1 {
+					t.Fatalf("accepted without returning the claims: %+v", res)
 				}
-				if c := x.Claims[0]; c.Key != envelope.ReplayKey(claims["iss"].(string), claims["jti"].(string)) || c.TTL <= 0 || c.TTL > 2*time.Hour || c.Reject == nil {
+				if c := res.Once[0]; c.Key != envelope.ReplayKey(claims["iss"].(string), claims["jti"].(string)) || c.TTL <= 0 || c.TTL > 2*time.Hour || c.Reject == nil {
 					t.Fatalf("replay claim %+v", c)
 				}
 				return
@@ -138,8 +138,8 @@ func TestProtect(t *testing.T) {
 			if !errors.As(err, &e) || e.Status != http.StatusBadRequest || e.Code != dcr.CodeInvalidClientMetadata || !strings.Contains(e.Description, tc.want) {
 				t.Fatalf("got %v, want 400 invalid_client_metadata with %q", err, tc.want)
 			}
-			if len(x.Claims) != 0 || x.RequestClaims != nil {
-				t.Fatal("a rejected request must record nothing")
+			if len(res.Once) != 0 || res.RequestClaims != nil {
+				t.Fatal("a rejected request must return nothing")
 			}
 		})
 	}
@@ -148,7 +148,7 @@ func TestProtect(t *testing.T) {
 func TestProtectSkipsReadAndDelete(t *testing.T) {
 	s := provisioned(t, &SignedRequest{Audience: []string{"a"}})
 	for _, op := range []dcr.Operation{dcr.OpRead, dcr.OpDelete} {
-		if err := s.Protect(context.Background(), &dcr.Exchange{Operation: op}); err != nil {
+		if _, err := s.Protect(context.Background(), &dcr.Exchange{Operation: op}, nil); err != nil {
 			t.Fatalf("%s: %v", op, err)
 		}
 	}
@@ -168,7 +168,7 @@ func TestKeySourceDown(t *testing.T) {
 	s.keys = failingSource{}
 	body, _ := c.Sign(c.Claims(), tppclient.SignOptions{})
 	var e *dcr.Error
-	if err := s.Protect(context.Background(), exchange(body, c.SoftwareID)); !errors.As(err, &e) || e.Status != http.StatusServiceUnavailable {
+	if _, err := s.Protect(context.Background(), exchange(body, c.SoftwareID), nil); !errors.As(err, &e) || e.Status != http.StatusServiceUnavailable {
 		t.Fatalf("configured source down: %v", err)
 	}
 
@@ -176,11 +176,11 @@ func TestKeySourceDown(t *testing.T) {
 	x := exchange(body, c.SoftwareID)
 	x.SoftwareStatement.JWKSURI = "https://127.0.0.1:1/jwks.json"
 	x.SoftwareStatement.AllowedHosts = []string{"127.0.0.1:1"}
-	if err := s.Protect(context.Background(), x); !errors.As(err, &e) || e.Status != http.StatusBadRequest {
+	if _, err := s.Protect(context.Background(), x, nil); !errors.As(err, &e) || e.Status != http.StatusBadRequest {
 		t.Fatalf("TPP endpoint down: %v", err)
 	}
 	x.SoftwareStatement.AllowedHosts = []string{"elsewhere.example"}
-	if err := s.Protect(context.Background(), x); !errors.As(err, &e) || e.Code != dcr.CodeInvalidSoftwareStatement {
+	if _, err := s.Protect(context.Background(), x, nil); !errors.As(err, &e) || e.Code != dcr.CodeInvalidSoftwareStatement {
 		t.Fatalf("TPP endpoint on a host the directory does not allow: %v", err)
 	}
 }

@@ -138,17 +138,19 @@ func (s *SoftwareStatement) Cleanup() error {
 	return nil
 }
 
+// Phase is verify_statement: the SSA is what the request's keys and iss are checked against.
+func (s *SoftwareStatement) Phase() dcr.Phase { return dcr.PhaseVerifyStatement }
+
 // Protect verifies the SSA on register and update; read and delete carry none.
-func (s *SoftwareStatement) Protect(ctx context.Context, x *dcr.Exchange) error {
+func (s *SoftwareStatement) Protect(ctx context.Context, x *dcr.Exchange, _ dcr.Registry) (dcr.Result, error) {
 	if x.Operation != dcr.OpRegister && x.Operation != dcr.OpUpdate {
-		return nil
+		return dcr.Result{}, nil
 	}
 	verified, derr := s.verifier.Verify(ctx, ssa.Input{RequestClaims: x.UnverifiedClaims, ClientCert: x.ClientCert, Now: x.Now})
 	if derr != nil {
-		return derr
+		return dcr.Result{}, derr
 	}
-	x.SoftwareStatement = verified
-	return nil
+	return dcr.Result{SoftwareStatement: verified}, nil
 }
 
 // Interface guards

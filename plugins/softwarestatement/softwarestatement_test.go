@@ -129,12 +129,12 @@ func TestProtect(t *testing.T) {
 				claims["software_statement"] = tc.raw
 			}
 			x := &dcr.Exchange{Operation: dcr.OpRegister, Now: time.Now(), UnverifiedClaims: claims, ClientCert: transportCert(t, 1)}
-			err := s.Protect(context.Background(), x)
+			res, err := s.Protect(context.Background(), x, nil)
 			if tc.code == "" {
 				if err != nil {
 					t.Fatalf("rejected: %v", err)
 				}
-				got := x.SoftwareStatement
+				got := res.SoftwareStatement
 				if got == nil || got.SoftwareID != sb.TPP(1).SoftwareID || got.OrgID != sb.TPP(1).OrgID ||
 					got.JWKSURI != sb.TPP(1).JWKSURL || len(got.Roles) != 3 || len(got.RedirectURIs) == 0 || got.Directory != sandbox.DirectoryIssuer {
 					t.Fatalf("verified SSA %+v", got)
@@ -145,8 +145,8 @@ func TestProtect(t *testing.T) {
 			if !errors.As(err, &e) || e.Status != http.StatusBadRequest || e.Code != tc.code || !strings.Contains(e.Description, tc.want) {
 				t.Fatalf("got %v, want %s with %q", err, tc.code, tc.want)
 			}
-			if x.SoftwareStatement != nil {
-				t.Fatal("a rejected SSA must not be recorded")
+			if res.SoftwareStatement != nil {
+				t.Fatal("a rejected SSA must not be returned")
 			}
 		})
 	}
@@ -160,7 +160,7 @@ func TestForgedSignature(t *testing.T) {
 	forged := parts[0] + "." + other[1] + "." + parts[2]
 	x := &dcr.Exchange{Operation: dcr.OpRegister, Now: time.Now(), UnverifiedClaims: map[string]any{"software_statement": forged}, ClientCert: transportCert(t, 1)}
 	var e *dcr.Error
-	if err := s.Protect(context.Background(), x); !errors.As(err, &e) || e.Code != dcr.CodeInvalidSoftwareStatement || !strings.Contains(e.Description, "signature") {
+	if _, err := s.Protect(context.Background(), x, nil); !errors.As(err, &e) || e.Code != dcr.CodeInvalidSoftwareStatement || !strings.Contains(e.Description, "signature") {
 		t.Fatalf("forged SSA: %v", err)
 	}
 }
@@ -170,7 +170,8 @@ func TestCertificateBinding(t *testing.T) {
 	run := func(binding string, cert *x509.Certificate) error {
 		s := provisioned(t, binding)
 		x := &dcr.Exchange{Operation: dcr.OpRegister, Now: time.Now(), UnverifiedClaims: map[string]any{"software_statement": raw}, ClientCert: cert}
-		return s.Protect(context.Background(), x)
+		_, err := s.Protect(context.Background(), x, nil)
+		return err
 	}
 	own, other := transportCert(t, 1), transportCert(t, 2)
 	sameOrgOtherSoftware := &x509.Certificate{Subject: pkix.Name{OrganizationalUnit: []string{sb.TPP(1).OrgID}, CommonName: "another-software"}}
@@ -224,7 +225,7 @@ func TestSoftwareModeIsThePolicys(t *testing.T) {
 	for _, mode := range []string{"Test", "Live", "Sandbox"} {
 		x := &dcr.Exchange{Operation: dcr.OpRegister, Now: time.Now(), ClientCert: transportCert(t, 1),
 			UnverifiedClaims: map[string]any{"software_statement": signedSSA(t, map[string]any{"software_mode": mode})}}
-		if err := s.Protect(context.Background(), x); err != nil || x.SoftwareStatement == nil {
+		if res, err := s.Protect(context.Background(), x, nil); err != nil || res.SoftwareStatement == nil {
 			t.Errorf("software_mode %s: %v", mode, err)
 		}
 	}

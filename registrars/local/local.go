@@ -5,12 +5,7 @@ package local
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
 	"fmt"
-	"math/big"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
@@ -18,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/dcrgate/dcrgate/dcr"
+	"github.com/dcrgate/dcrgate/dcr/secret"
 )
 
 func init() {
@@ -38,9 +34,10 @@ func (Local) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Register creates the registration with fresh credentials.
-func (Local) Register(ctx context.Context, x *dcr.Exchange) (*dcr.Registration, map[string]any, error) {
-	token, err := NewToken()
+// Register creates the registration with fresh credentials. The local registrar needs no
+// backend.
+func (Local) Register(ctx context.Context, x *dcr.Exchange, store dcr.RegistrationStore, _ dcr.Backend) (*dcr.Registration, map[string]any, error) {
+	token, err := secret.NewToken()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -49,11 +46,12 @@ func (Local) Register(ctx context.Context, x *dcr.Exchange) (*dcr.Registration, 
 		ClientID:              uuid.NewString(),
 		SoftwareID:            x.SoftwareStatement.SoftwareID,
 		OrgID:                 x.SoftwareStatement.OrgID,
-		Metadata:              x.Metadata,
+		Metadata:              x.AcceptedMetadata,
+		MetadataNames:         x.MetadataNames,
 		SoftwareStatement:     x.SoftwareStatement.Raw,
 		SSAClaims:             x.SoftwareStatement.Claims,
 		Directory:             x.SoftwareStatement.Directory,
-		RegistrationTokenHash: HashSecret(token),
+		RegistrationTokenHash: secret.Hash(token),
 		IssuedAt:              x.Now.UTC(),
 		UpdatedAt:             x.Now.UTC(),
 	}
@@ -61,16 +59,16 @@ func (Local) Register(ctx context.Context, x *dcr.Exchange) (*dcr.Registration, 
 		rec.CertSubject = x.ClientCert.Subject.String()
 		rec.CertThumbprint = dcr.CertificateThumbprint(x.ClientCert)
 	}
-	if needsSecret(x.Metadata) {
-		secret, err := NewClientSecret()
+	if needsSecret(x.AcceptedMetadata) {
+		clientSecret, err := secret.NewClientSecret()
 		if err != nil {
 			return nil, nil, err
 		}
-		rec.ClientSecretHash = HashSecret(secret)
-		creds["client_secret"] = secret
+		rec.ClientSecretHash = secret.Hash(clientSecret)
+		creds["client_secret"] = clientSecret
 		creds["client_secret_expires_at"] = 0
 	}
-	if err := x.Store.Create(ctx, rec); err != nil {
+	if err := store.Create(ctx, rec); err != nil {
 		return nil, nil, fmt.Errorf("storing registration: %w", err)
 	}
 	return rec, creds, nil
@@ -79,9 +77,11 @@ func (Local) Register(ctx context.Context, x *dcr.Exchange) (*dcr.Registration, 
 // Update replaces the registered metadata and software statement. A PUT is a full
 // replacement, so when the record changed concurrently it is re-read and the replacement
 // applied to the newer version (the binding to software and org is checked again).
-func (Local) Update(ctx context.Context, x *dcr.Exchange) (*dcr.Registration, map[string]any, error) {
-	rec, err := dcr.UpdateLatest(ctx, x.Store, x.Existing, maxCASRetries, func(rec *dcr.Registration) {
-		rec.Metadata = x.Metadata
+func (Local) Update(ctx context.Context, x *dcr.Exchange, store dcr.RegistrationStore, _ dcr.Backend) (*dcr.Registration, map[string]any, error) {
+	rec, err := dcr.UpdateLatest(ctx, store, x.Existing, maxCASRetries, func(rec *dcr.Registration) {
+		rec.Metadata = x.AcceptedMetadata
+		// A PUT replaces the registration, the names the client used included.
+		rec.MetadataNames = x.MetadataNames
 		rec.SoftwareStatement = x.SoftwareStatement.Raw
 		rec.SSAClaims = x.SoftwareStatement.Claims
 		rec.Directory = x.SoftwareStatement.Directory
@@ -94,8 +94,8 @@ func (Local) Update(ctx context.Context, x *dcr.Exchange) (*dcr.Registration, ma
 }
 
 // Delete tombstones the registration.
-func (Local) Delete(ctx context.Context, x *dcr.Exchange) error {
-	return dcr.TombstoneLatest(ctx, x.Store, x.Existing, maxCASRetries)
+func (Local) Delete(ctx context.Context, x *dcr.Exchange, store dcr.RegistrationStore, _ dcr.Backend) error {
+	return dcr.TombstoneLatest(ctx, store, x.Existing, maxCASRetries)
 }
 
 // UnmarshalCaddyfile sets up the registrar. Syntax, inside `dcr`: `registrar local`.
@@ -110,38 +110,6 @@ func (l *Local) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 func needsSecret(md map[string]any) bool {
 	m, _ := md["token_endpoint_auth_method"].(string)
 	return strings.HasPrefix(m, "client_secret_")
-}
-
-// NewToken returns a registration access token: 256 random bits, base64url.
-func NewToken() (string, error) {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		return "", err
-	}
-	return base64.RawURLEncoding.EncodeToString(b), nil
-}
-
-const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-
-// NewClientSecret returns a 36-character base62 secret (about 214 bits), the OB maximum length.
-func NewClientSecret() (string, error) {
-	var sb strings.Builder
-	max := big.NewInt(int64(len(base62)))
-	for range 36 {
-		n, err := rand.Int(rand.Reader, max)
-		if err != nil {
-			return "", err
-		}
-		sb.WriteByte(base62[n.Int64()])
-	}
-	return sb.String(), nil
-}
-
-// HashSecret is how tokens and secrets are stored: hex SHA-256. The inputs carry 200+ random
-// bits, so a fast unsalted hash is enough; comparisons use subtle.ConstantTimeCompare.
-func HashSecret(s string) string {
-	sum := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(sum[:])
 }
 
 // Interface guards

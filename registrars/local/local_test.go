@@ -3,6 +3,7 @@ package local
 import (
 	"context"
 	"errors"
+	"reflect"
 	"regexp"
 	"testing"
 	"time"
@@ -11,24 +12,43 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/dcrgate/dcrgate/dcr"
+	"github.com/dcrgate/dcrgate/dcr/secret"
 	"github.com/dcrgate/dcrgate/storage/caddystorage"
 )
 
-func newExchange(t *testing.T, method string) *dcr.Exchange {
+// call is an exchange as the handler gives it to the registrar, with the store.
+type call struct {
+	*dcr.Exchange
+	Store dcr.Store
+}
+
+func (c *call) register(ctx context.Context, r dcr.Registrar) (*dcr.Registration, map[string]any, error) {
+	return r.Register(ctx, c.Exchange, c.Store, nil)
+}
+
+func (c *call) update(ctx context.Context, r dcr.Registrar) (*dcr.Registration, map[string]any, error) {
+	return r.Update(ctx, c.Exchange, c.Store, nil)
+}
+
+func (c *call) delete(ctx context.Context, r dcr.Registrar) error {
+	return r.Delete(ctx, c.Exchange, c.Store, nil)
+}
+
+func newExchange(t *testing.T, method string) *call {
 	t.Helper()
-	return &dcr.Exchange{
-		Operation: dcr.OpRegister,
-		Now:       time.Now(),
-		Store:     caddystorage.New(&certmagic.FileStorage{Path: t.TempDir()}, "dcr"),
-		Metadata:  map[string]any{"token_endpoint_auth_method": method, "scope": "openid accounts"},
+	return &call{Store: caddystorage.New(&certmagic.FileStorage{Path: t.TempDir()}, "dcr"), Exchange: &dcr.Exchange{
+		Operation:        dcr.OpRegister,
+		Now:              time.Now(),
+		AcceptedMetadata: map[string]any{"token_endpoint_auth_method": method, "scope": "openid accounts"},
+		MetadataNames:    map[string][]string{"tls_client_auth_subject_dn": {"tls_client_auth_dn"}},
 		SoftwareStatement: &dcr.SoftwareStatement{Raw: "a.b.c", SoftwareID: "sw1", OrgID: "org1",
 			Claims: map[string]any{"software_id": "sw1"}, Directory: "OpenBanking Ltd"},
-	}
+	}}
 }
 
 func TestRegister(t *testing.T) {
 	x := newExchange(t, "tls_client_auth")
-	rec, creds, err := Local{}.Register(context.Background(), x)
+	rec, creds, err := x.register(context.Background(), Local{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +56,7 @@ func TestRegister(t *testing.T) {
 		t.Fatalf("client_id %q is not a UUID v4", rec.ClientID)
 	}
 	token, _ := creds["registration_access_token"].(string)
-	if len(token) < 40 || rec.RegistrationTokenHash != HashSecret(token) || rec.RegistrationTokenHash == token {
+	if len(token) < 40 || rec.RegistrationTokenHash != secret.Hash(token) || rec.RegistrationTokenHash == token {
 		t.Fatalf("token %q stored as %q", token, rec.RegistrationTokenHash)
 	}
 	if _, ok := creds["client_secret"]; ok || rec.ClientSecretHash != "" {
@@ -46,20 +66,24 @@ func TestRegister(t *testing.T) {
 	if err != nil || stored.SoftwareID != "sw1" || stored.OrgID != "org1" || stored.Version != 1 {
 		t.Fatalf("stored %+v %v", stored, err)
 	}
+	// The names the client sent its metadata under are part of the registration.
+	if !reflect.DeepEqual(stored.MetadataNames, x.MetadataNames) || !reflect.DeepEqual(rec.MetadataNames, x.MetadataNames) {
+		t.Fatalf("metadata names stored %v, returned %v, want %v", stored.MetadataNames, rec.MetadataNames, x.MetadataNames)
+	}
 }
 
 func TestClientSecretOnlyForSecretMethods(t *testing.T) {
 	for _, m := range []string{"client_secret_basic", "client_secret_post", "client_secret_jwt"} {
 		x := newExchange(t, m)
-		rec, creds, err := Local{}.Register(context.Background(), x)
+		rec, creds, err := x.register(context.Background(), Local{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		secret, _ := creds["client_secret"].(string)
-		if !regexp.MustCompile(`^[0-9A-Za-z]{36}$`).MatchString(secret) {
-			t.Fatalf("%s: secret %q is not 36 base62 characters (OB maximum)", m, secret)
+		clientSecret, _ := creds["client_secret"].(string)
+		if !regexp.MustCompile(`^[0-9A-Za-z]{36}$`).MatchString(clientSecret) {
+			t.Fatalf("%s: secret %q is not 36 base62 characters (OB maximum)", m, clientSecret)
 		}
-		if rec.ClientSecretHash != HashSecret(secret) {
+		if rec.ClientSecretHash != secret.Hash(clientSecret) {
 			t.Fatalf("%s: secret not stored as its hash", m)
 		}
 	}
@@ -85,14 +109,14 @@ func (s *racingStore) Update(ctx context.Context, rec *dcr.Registration) error {
 
 func TestUpdateRetriesOnConflict(t *testing.T) {
 	x := newExchange(t, "tls_client_auth")
-	rec, _, err := Local{}.Register(context.Background(), x)
+	rec, _, err := x.register(context.Background(), Local{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	rs := &racingStore{Store: x.Store}
 	u := newExchange(t, "private_key_jwt")
 	u.Operation, u.Store, u.ClientID, u.Existing = dcr.OpUpdate, rs, rec.ClientID, rec
-	got, _, err := Local{}.Update(context.Background(), u)
+	got, _, err := u.update(context.Background(), Local{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,19 +130,19 @@ func TestUpdateRetriesOnConflict(t *testing.T) {
 		t.Fatal(err)
 	}
 	u.Existing, u.Store = got, &racingStore{Store: x.Store, raced: true}
-	if _, _, err := (Local{}).Update(context.Background(), u); !errors.Is(err, dcr.ErrConflict) {
+	if _, _, err := u.update(context.Background(), (Local{})); !errors.Is(err, dcr.ErrConflict) {
 		t.Fatalf("update of a record moved to other software: %v", err)
 	}
 }
 
 func TestDelete(t *testing.T) {
 	x := newExchange(t, "tls_client_auth")
-	rec, _, err := Local{}.Register(context.Background(), x)
+	rec, _, err := x.register(context.Background(), Local{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	x.Operation, x.ClientID, x.Existing = dcr.OpDelete, rec.ClientID, rec
-	if err := (Local{}).Delete(context.Background(), x); err != nil {
+	if err := x.delete(context.Background(), (Local{})); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := x.Store.Get(context.Background(), rec.ClientID); !errors.Is(err, dcr.ErrNotFound) {

@@ -59,8 +59,8 @@ func TestRegistrationIsWhatWasAccepted(t *testing.T) {
 			u.logger = zap.New(core)
 
 			x := exchange(t, store, b)
-			x.Metadata = clone(accepted)
-			rec, _, err := u.Register(context.Background(), x)
+			x.AcceptedMetadata = clone(accepted)
+			rec, _, err := x.register(context.Background(), u)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -95,8 +95,8 @@ func TestRegistrationIsWhatWasAccepted(t *testing.T) {
 			update["scope"] = "accounts"
 			delete(update, "request_object_signing_alg")
 			x = exchange(t, store, b)
-			x.Operation, x.ClientID, x.Existing, x.Metadata = dcr.OpUpdate, rec.ClientID, stored, clone(update)
-			got, _, err := u.Update(context.Background(), x)
+			x.Operation, x.ClientID, x.Existing, x.AcceptedMetadata = dcr.OpUpdate, rec.ClientID, stored, clone(update)
+			got, _, err := x.update(context.Background(), u)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -146,9 +146,9 @@ func TestCertificateBoundAccessTokens(t *testing.T) {
 			u.CertificateBoundAccessTokens = tc.setting
 			x := exchange(t, newStore(t), b)
 			if tc.client != nil {
-				x.Metadata[certificateBound] = tc.client
+				x.AcceptedMetadata[certificateBound] = tc.client
 			}
-			rec, _, err := u.Register(context.Background(), x)
+			rec, _, err := x.register(context.Background(), u)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -178,9 +178,9 @@ func TestBackendIgnoringTheBindingIsLogged(t *testing.T) {
 			core, logs := observer.New(zapcore.DebugLevel)
 			u.logger = zap.New(core)
 			x := exchange(t, newStore(t), b)
-			x.Metadata["software_id"] = "sw1"
-			accepted := clone(x.Metadata)
-			rec, _, err := u.Register(context.Background(), x)
+			x.AcceptedMetadata["software_id"] = "sw1"
+			accepted := clone(x.AcceptedMetadata)
+			rec, _, err := x.register(context.Background(), u)
 			if err != nil || !reflect.DeepEqual(rec.Metadata, accepted) {
 				t.Fatalf("register: %v, metadata %v", err, rec)
 			}

@@ -34,8 +34,8 @@ type backendResponse struct {
 // The request is derived from the TPP's (so Caddy's request context, Host and TLS state, which
 // reverse_proxy turns into X-Forwarded-*, carry over) but has its own method, path, headers and
 // body: nothing the TPP sent reaches the backend except through the checked metadata.
-func (u *Upstream) call(ctx context.Context, x *dcr.Exchange, method, path, token string, body map[string]any) (*backendResponse, error) {
-	if x.Next == nil {
+func (u *Upstream) call(ctx context.Context, x *dcr.Exchange, backend dcr.Backend, method, path, token string, body map[string]any) (*backendResponse, error) {
+	if backend == nil {
 		return nil, errors.New("upstream registrar: no next handler to reach the backend")
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(u.Timeout))
@@ -65,7 +65,7 @@ func (u *Upstream) call(ctx context.Context, x *dcr.Exchange, method, path, toke
 	// backend's registration paths can be closed to everyone but the registrar.
 	caddyhttp.SetVar(req.Context(), RegistrarCallVar, "true")
 	rec := recorder.New(u.MaxResponseSize)
-	if err := x.Next(rec, req); err != nil {
+	if err := backend.ServeHTTP(rec, req); err != nil {
 		// reverse_proxy found no upstream, or the connection failed.
 		return nil, dcr.Unavailable(err, "the authorization server is unavailable")
 	}

@@ -79,7 +79,7 @@ func sameJSON(a, b any) bool {
 // backendRequest turns the checked OB registration into a plain RFC 7591 (clientID == "") or
 // RFC 7592 update request for a backend that knows nothing of Open Banking.
 func backendRequest(x *dcr.Exchange, clientID string, forwardSSA bool) map[string]any {
-	md := backendMetadata(x.Metadata, clientID)
+	md := backendMetadata(x.AcceptedMetadata, clientID)
 	// The software's keys are the SSA's software_jwks_endpoint: the backend needs them to
 	// verify private_key_jwt client assertions and signed request objects.
 	if _, hasURI := md["jwks_uri"]; !hasURI && md["jwks"] == nil && x.SoftwareStatement != nil && x.SoftwareStatement.JWKSURI != "" {

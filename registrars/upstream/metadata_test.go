@@ -9,7 +9,7 @@ import (
 
 func TestBackendRequest(t *testing.T) {
 	ssa := &dcr.SoftwareStatement{Raw: "h.p.s", JWKSURI: "https://keys.example/sw1.jwks"}
-	x := &dcr.Exchange{SoftwareStatement: ssa, Metadata: map[string]any{
+	x := &dcr.Exchange{SoftwareStatement: ssa, AcceptedMetadata: map[string]any{
 		"iss": "sw1", "aud": "https://bank", "iat": 1, "exp": 2, "jti": "j", "software_statement": "h.p.s",
 		"client_id": "chosen", "registration_access_token": "t",
 		"token_endpoint_auth_method": "private_key_jwt",
@@ -28,7 +28,7 @@ func TestBackendRequest(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("backend request\n got %v\nwant %v", got, want)
 	}
-	if _, leaked := x.Metadata["jwks_uri"]; leaked {
+	if _, leaked := x.AcceptedMetadata["jwks_uri"]; leaked {
 		t.Fatal("the exchange's metadata was modified")
 	}
 
@@ -50,7 +50,7 @@ func TestBackendMetadataSpellsOutDefaults(t *testing.T) {
 	}
 	// A jwks or jwks_uri the client sent is kept.
 	x := &dcr.Exchange{SoftwareStatement: &dcr.SoftwareStatement{JWKSURI: "https://ssa.example"},
-		Metadata: map[string]any{"jwks_uri": "https://own.example"}}
+		AcceptedMetadata: map[string]any{"jwks_uri": "https://own.example"}}
 	if got := backendRequest(x, "", false); got["jwks_uri"] != "https://own.example" {
 		t.Fatalf("jwks_uri = %v", got["jwks_uri"])
 	}

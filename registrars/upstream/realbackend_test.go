@@ -62,7 +62,7 @@ func TestRealBackendCompensation(t *testing.T) {
 
 	x := exchange(t, &failingStore{Store: store, create: true}, nil)
 	x.Next = next
-	_, _, err := u.Register(context.Background(), x)
+	_, _, err := x.register(context.Background(), u)
 	if e := dcr.AsError(err); e.Status != http.StatusServiceUnavailable {
 		t.Fatalf("store down after the backend said yes: %v", err)
 	}
@@ -76,7 +76,7 @@ func TestRealBackendCompensation(t *testing.T) {
 
 	x = exchange(t, store, nil)
 	x.Next = next
-	rec, _, err := u.Register(context.Background(), x)
+	rec, _, err := x.register(context.Background(), u)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,9 +87,9 @@ func TestRealBackendCompensation(t *testing.T) {
 	// Update with the store down: the backend gets the previous metadata back.
 	u2 := exchange(t, &failingStore{Store: store, update: true}, nil)
 	u2.Next, u2.Operation, u2.ClientID, u2.Existing = next, dcr.OpUpdate, rec.ClientID, rec
-	u2.Metadata = map[string]any{"token_endpoint_auth_method": "private_key_jwt", "scope": "openid payments",
+	u2.AcceptedMetadata = map[string]any{"token_endpoint_auth_method": "private_key_jwt", "scope": "openid payments",
 		"grant_types": []any{"client_credentials"}}
-	if _, _, err := u.Update(context.Background(), u2); !errors.Is(err, errStoreDown) {
+	if _, _, err := u2.update(context.Background(), u); !errors.Is(err, errStoreDown) {
 		t.Fatalf("update with the store down: %v", err)
 	}
 }

@@ -19,8 +19,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dcrgate/dcrgate/dcr"
+	"github.com/dcrgate/dcrgate/dcr/secret"
 	"github.com/dcrgate/dcrgate/internal/placeholder"
-	"github.com/dcrgate/dcrgate/registrars/local"
 )
 
 func init() {
@@ -116,9 +116,9 @@ func (u *Upstream) Validate() error {
 // Register creates the client in the backend, then stores the OB record. A record that cannot
 // be stored is undone in the backend (compensation), so neither side keeps half a
 // registration.
-func (u *Upstream) Register(ctx context.Context, x *dcr.Exchange) (*dcr.Registration, map[string]any, error) {
+func (u *Upstream) Register(ctx context.Context, x *dcr.Exchange, store dcr.RegistrationStore, backend dcr.Backend) (*dcr.Registration, map[string]any, error) {
 	requested := u.backendRequest(x, "")
-	resp, err := u.call(ctx, x, http.MethodPost, u.RegistrationPath, u.initialAccessToken, requested)
+	resp, err := u.call(ctx, x, backend, http.MethodPost, u.RegistrationPath, u.initialAccessToken, requested)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -140,9 +140,9 @@ func (u *Upstream) Register(ctx context.Context, x *dcr.Exchange) (*dcr.Registra
 		return nil, nil, badGateway(err, "the authorization server does not support registration management")
 	}
 
-	token, err := local.NewToken()
+	token, err := secret.NewToken()
 	if err != nil {
-		u.compensateCreate(ctx, x, created)
+		u.compensateCreate(ctx, x, backend, created)
 		return nil, nil, err
 	}
 	issuedAt := x.Now.UTC()
@@ -153,11 +153,12 @@ func (u *Upstream) Register(ctx context.Context, x *dcr.Exchange) (*dcr.Registra
 		ClientID:              created.clientID,
 		SoftwareID:            x.SoftwareStatement.SoftwareID,
 		OrgID:                 x.SoftwareStatement.OrgID,
-		Metadata:              acceptedMetadata(x.Metadata),
+		Metadata:              acceptedMetadata(x.AcceptedMetadata),
+		MetadataNames:         x.MetadataNames,
 		SoftwareStatement:     x.SoftwareStatement.Raw,
 		SSAClaims:             x.SoftwareStatement.Claims,
 		Directory:             x.SoftwareStatement.Directory,
-		RegistrationTokenHash: local.HashSecret(token),
+		RegistrationTokenHash: secret.Hash(token),
 		Backend: map[string]any{
 			backendClientID:     created.clientID,
 			backendToken:        created.token,
@@ -176,12 +177,12 @@ func (u *Upstream) Register(ctx context.Context, x *dcr.Exchange) (*dcr.Registra
 	creds := map[string]any{"registration_access_token": token}
 	if created.secret != "" {
 		// The backend's client secret is the TPP's to keep; the gateway keeps only its hash.
-		rec.ClientSecretHash = local.HashSecret(created.secret)
+		rec.ClientSecretHash = secret.Hash(created.secret)
 		creds["client_secret"] = created.secret
 		creds["client_secret_expires_at"] = created.secretExpiresAt
 	}
-	if err := x.Store.Create(ctx, rec); err != nil {
-		u.compensateCreate(ctx, x, created)
+	if err := store.Create(ctx, rec); err != nil {
+		u.compensateCreate(ctx, x, backend, created)
 		if errors.Is(err, dcr.ErrExists) {
 			return nil, nil, badGateway(err, "the authorization server issued a client_id that was already registered")
 		}
@@ -192,12 +193,12 @@ func (u *Upstream) Register(ctx context.Context, x *dcr.Exchange) (*dcr.Registra
 
 // compensateCreate deletes a client the backend created but the gateway could not record. It
 // runs even when the TPP has gone away, and logs an orphan it could not remove.
-func (u *Upstream) compensateCreate(ctx context.Context, x *dcr.Exchange, c created) {
+func (u *Upstream) compensateCreate(ctx context.Context, x *dcr.Exchange, backend dcr.Backend, c created) {
 	ctx = context.WithoutCancel(ctx)
 	path, err := clientPath(c.clientURI)
 	if err == nil {
 		var resp *backendResponse
-		if resp, err = u.call(ctx, x, http.MethodDelete, path, c.token, nil); err == nil {
+		if resp, err = u.call(ctx, x, backend, http.MethodDelete, path, c.token, nil); err == nil {
 			if resp.status == http.StatusNoContent || resp.status == http.StatusOK || resp.status == http.StatusNotFound {
 				u.logger.Warn("registration undone in the backend (compensation)", zap.String("client_id", c.clientID))
 				return
@@ -211,13 +212,13 @@ func (u *Upstream) compensateCreate(ctx context.Context, x *dcr.Exchange, c crea
 
 // Update replaces the client in the backend (RFC 7592 PUT), then the stored record with the
 // accepted metadata and the backend's rotated registration access token.
-func (u *Upstream) Update(ctx context.Context, x *dcr.Exchange) (*dcr.Registration, map[string]any, error) {
+func (u *Upstream) Update(ctx context.Context, x *dcr.Exchange, store dcr.RegistrationStore, backend dcr.Backend) (*dcr.Registration, map[string]any, error) {
 	path, token, err := backendHandle(x.Existing)
 	if err != nil {
 		return nil, nil, badGateway(err, "the registration has no usable backend reference")
 	}
 	requested := u.backendRequest(x, x.Existing.ClientID)
-	resp, err := u.call(ctx, x, http.MethodPut, path, token, requested)
+	resp, err := u.call(ctx, x, backend, http.MethodPut, path, token, requested)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -230,8 +231,10 @@ func (u *Upstream) Update(ctx context.Context, x *dcr.Exchange) (*dcr.Registrati
 	}
 	u.checkAnswer(requested, updated)
 	rotated := updated.token != "" && updated.token != token
-	rec, err := dcr.UpdateLatest(ctx, x.Store, x.Existing, maxCASRetries, func(rec *dcr.Registration) {
-		rec.Metadata = acceptedMetadata(x.Metadata)
+	rec, err := dcr.UpdateLatest(ctx, store, x.Existing, maxCASRetries, func(rec *dcr.Registration) {
+		rec.Metadata = acceptedMetadata(x.AcceptedMetadata)
+		// A PUT replaces the registration, the names the client used included.
+		rec.MetadataNames = x.MetadataNames
 		rec.SoftwareStatement = x.SoftwareStatement.Raw
 		rec.SSAClaims = x.SoftwareStatement.Claims
 		rec.Directory = x.SoftwareStatement.Directory
@@ -246,7 +249,7 @@ func (u *Upstream) Update(ctx context.Context, x *dcr.Exchange) (*dcr.Registrati
 		}
 	})
 	if err != nil {
-		u.compensateUpdate(ctx, x, path, token, updated.token)
+		u.compensateUpdate(ctx, x, backend, path, token, updated.token)
 		return nil, nil, err
 	}
 	return rec, nil, nil
@@ -256,7 +259,7 @@ func (u *Upstream) Update(ctx context.Context, x *dcr.Exchange) (*dcr.Registrati
 // not be stored. With a backend that rotates its registration access token on every update,
 // the token of this last call cannot be stored either: the record then needs an operator (the
 // log says which client).
-func (u *Upstream) compensateUpdate(ctx context.Context, x *dcr.Exchange, path, oldToken, newToken string) {
+func (u *Upstream) compensateUpdate(ctx context.Context, x *dcr.Exchange, backend dcr.Backend, path, oldToken, newToken string) {
 	ctx = context.WithoutCancel(ctx)
 	token := oldToken
 	if newToken != "" {
@@ -264,7 +267,7 @@ func (u *Upstream) compensateUpdate(ctx context.Context, x *dcr.Exchange, path, 
 	}
 	prev := x.Existing
 	body := previousRequest(prev)
-	resp, err := u.call(ctx, x, http.MethodPut, path, token, body)
+	resp, err := u.call(ctx, x, backend, http.MethodPut, path, token, body)
 	if err == nil && resp.status != http.StatusOK {
 		err = fmt.Errorf("backend answered %d", resp.status)
 	}
@@ -284,12 +287,12 @@ func (u *Upstream) compensateUpdate(ctx context.Context, x *dcr.Exchange, path, 
 // Delete removes the client from the backend (RFC 7592 DELETE), then tombstones the record.
 // A backend that no longer knows the client (404, or 401 for its registration access token
 // with it) is taken as done, so that a delete whose tombstone failed can be retried.
-func (u *Upstream) Delete(ctx context.Context, x *dcr.Exchange) error {
+func (u *Upstream) Delete(ctx context.Context, x *dcr.Exchange, store dcr.RegistrationStore, backend dcr.Backend) error {
 	path, token, err := backendHandle(x.Existing)
 	if err != nil {
 		return badGateway(err, "the registration has no usable backend reference")
 	}
-	resp, err := u.call(ctx, x, http.MethodDelete, path, token, nil)
+	resp, err := u.call(ctx, x, backend, http.MethodDelete, path, token, nil)
 	if err != nil {
 		return err
 	}
@@ -301,7 +304,7 @@ func (u *Upstream) Delete(ctx context.Context, x *dcr.Exchange) error {
 	default:
 		return u.rejection(resp, "delete")
 	}
-	return dcr.TombstoneLatest(ctx, x.Store, x.Existing, maxCASRetries)
+	return dcr.TombstoneLatest(ctx, store, x.Existing, maxCASRetries)
 }
 
 // backendRequest is what the backend is asked to register for x: the accepted metadata

@@ -17,8 +17,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dcrgate/dcrgate/dcr"
+	"github.com/dcrgate/dcrgate/dcr/secret"
 	"github.com/dcrgate/dcrgate/internal/placeholder"
-	"github.com/dcrgate/dcrgate/registrars/local"
 	"github.com/dcrgate/dcrgate/storage/caddystorage"
 )
 
@@ -174,21 +174,56 @@ func newRegistrar(t *testing.T) *Upstream {
 	return u
 }
 
-func exchange(t *testing.T, store dcr.Store, b http.Handler) *dcr.Exchange {
+// call is an exchange as the handler gives it to the registrar, with the store and the
+// next handler (the backend) of the call.
+type call struct {
+	*dcr.Exchange
+	Store dcr.Store
+	Next  func(w http.ResponseWriter, r *http.Request) error
+}
+
+// nextHandler is a func as a dcr.Backend.
+type nextHandler func(w http.ResponseWriter, r *http.Request) error
+
+func (f nextHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) error { return f(w, r) }
+
+func (c *call) backend() dcr.Backend {
+	if c.Next == nil {
+		return nil
+	}
+	return nextHandler(c.Next)
+}
+
+func (c *call) register(ctx context.Context, u *Upstream) (*dcr.Registration, map[string]any, error) {
+	return u.Register(ctx, c.Exchange, c.Store, c.backend())
+}
+
+func (c *call) update(ctx context.Context, u *Upstream) (*dcr.Registration, map[string]any, error) {
+	return u.Update(ctx, c.Exchange, c.Store, c.backend())
+}
+
+func (c *call) delete(ctx context.Context, u *Upstream) error {
+	return u.Delete(ctx, c.Exchange, c.Store, c.backend())
+}
+
+func exchange(t *testing.T, store dcr.Store, b http.Handler) *call {
 	t.Helper()
-	return &dcr.Exchange{
-		Operation: dcr.OpRegister,
-		Request:   httptest.NewRequest(http.MethodPost, "https://gw.example/register", nil),
-		Now:       time.Now(),
-		Store:     store,
+	return &call{
+		Store: store,
 		Next: func(w http.ResponseWriter, r *http.Request) error {
 			b.ServeHTTP(w, r)
 			return nil
 		},
-		Metadata: map[string]any{"token_endpoint_auth_method": "private_key_jwt", "scope": "openid accounts",
-			"grant_types": []any{"client_credentials"}},
-		SoftwareStatement: &dcr.SoftwareStatement{Raw: "a.b.c", SoftwareID: "sw1", OrgID: "org1",
-			JWKSURI: "https://keys.example/sw1.jwks", Claims: map[string]any{"software_id": "sw1"}, Directory: "OpenBanking Ltd"},
+		Exchange: &dcr.Exchange{
+			Operation: dcr.OpRegister,
+			Request:   httptest.NewRequest(http.MethodPost, "https://gw.example/register", nil),
+			Now:       time.Now(),
+			AcceptedMetadata: map[string]any{"token_endpoint_auth_method": "private_key_jwt", "scope": "openid accounts",
+				"grant_types": []any{"client_credentials"}},
+			MetadataNames: map[string][]string{"tls_client_auth_subject_dn": {"tls_client_auth_dn"}},
+			SoftwareStatement: &dcr.SoftwareStatement{Raw: "a.b.c", SoftwareID: "sw1", OrgID: "org1",
+				JWKSURI: "https://keys.example/sw1.jwks", Claims: map[string]any{"software_id": "sw1"}, Directory: "OpenBanking Ltd"},
+		},
 	}
 }
 
@@ -200,7 +235,7 @@ func TestRegisterProvisionsTheBackend(t *testing.T) {
 	b := newFakeBackend()
 	u := newRegistrar(t)
 	x := exchange(t, newStore(t), b)
-	rec, creds, err := u.Register(context.Background(), x)
+	rec, creds, err := x.register(context.Background(), u)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +246,7 @@ func TestRegisterProvisionsTheBackend(t *testing.T) {
 		t.Fatalf("registration call %q", b.calls[0])
 	}
 	tok, _ := creds["registration_access_token"].(string)
-	if tok == "" || tok == "rat-1" || rec.RegistrationTokenHash != local.HashSecret(tok) {
+	if tok == "" || tok == "rat-1" || rec.RegistrationTokenHash != secret.Hash(tok) {
 		t.Fatalf("the TPP's token %q must be the gateway's own, not the backend's", tok)
 	}
 	if rec.Backend[backendToken] != "rat-1" || rec.Backend[backendClientURI] != "https://as.internal/reg/backend-1" {
@@ -231,13 +266,17 @@ func TestRegisterProvisionsTheBackend(t *testing.T) {
 	if err != nil || stored.Backend[backendToken] != "rat-1" {
 		t.Fatalf("stored %+v %v", stored, err)
 	}
+	// The names the client sent its metadata under are part of the registration.
+	if !reflect.DeepEqual(stored.MetadataNames, x.MetadataNames) {
+		t.Fatalf("metadata names %v, want %v", stored.MetadataNames, x.MetadataNames)
+	}
 }
 
 func TestRegisterStoreFailureIsCompensated(t *testing.T) {
 	b := newFakeBackend()
 	u := newRegistrar(t)
 	x := exchange(t, &failingStore{Store: newStore(t), create: true}, b)
-	_, _, err := u.Register(context.Background(), x)
+	_, _, err := x.register(context.Background(), u)
 	if e := dcr.AsError(err); e.Status != http.StatusServiceUnavailable {
 		t.Fatalf("store down after the backend said yes: %v, want 503", err)
 	}
@@ -284,7 +323,7 @@ func TestRegisterBackendRejections(t *testing.T) {
 			b := newFakeBackend()
 			b.reject = tc.answer
 			store := newStore(t)
-			_, _, err := newRegistrar(t).Register(context.Background(), exchange(t, store, b))
+			_, _, err := exchange(t, store, b).register(context.Background(), newRegistrar(t))
 			e := dcr.AsError(err)
 			if e == nil || e.Status != tc.status || e.Code != tc.code {
 				t.Fatalf("got %v, want %d %s", err, tc.status, tc.code)
@@ -303,7 +342,7 @@ func TestRegisterBackendDown(t *testing.T) {
 	store := newStore(t)
 	x := exchange(t, store, nil)
 	x.Next = func(http.ResponseWriter, *http.Request) error { return errors.New("dial tcp: connection refused") }
-	_, _, err := newRegistrar(t).Register(context.Background(), x)
+	_, _, err := x.register(context.Background(), newRegistrar(t))
 	if e := dcr.AsError(err); e.Status != http.StatusServiceUnavailable || e.Header.Get("Retry-After") == "" {
 		t.Fatalf("backend down: %v", err)
 	}
@@ -314,7 +353,7 @@ func TestRegisterBackendDown(t *testing.T) {
 
 func register(t *testing.T, u *Upstream, b *fakeBackend, store dcr.Store) *dcr.Registration {
 	t.Helper()
-	rec, _, err := u.Register(context.Background(), exchange(t, store, b))
+	rec, _, err := exchange(t, store, b).register(context.Background(), u)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -328,9 +367,9 @@ func TestUpdateStoresTheRotatedToken(t *testing.T) {
 	rec := register(t, u, b, store)
 	x := exchange(t, store, b)
 	x.Operation, x.ClientID, x.Existing = dcr.OpUpdate, rec.ClientID, rec
-	x.Metadata = map[string]any{"token_endpoint_auth_method": "private_key_jwt", "scope": "openid payments",
+	x.AcceptedMetadata = map[string]any{"token_endpoint_auth_method": "private_key_jwt", "scope": "openid payments",
 		"grant_types": []any{"client_credentials"}}
-	got, _, err := u.Update(context.Background(), x)
+	got, _, err := x.update(context.Background(), u)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,7 +381,7 @@ func TestUpdateStoresTheRotatedToken(t *testing.T) {
 	}
 	// The rotated token is the one that works next.
 	x.Existing = got
-	if err := u.Delete(context.Background(), x); err != nil {
+	if err := x.delete(context.Background(), u); err != nil {
 		t.Fatal(err)
 	}
 	if b.known(rec.ClientID) {
@@ -356,8 +395,8 @@ func TestUpdateStoreFailureRestoresTheBackend(t *testing.T) {
 	rec := register(t, u, b, store)
 	x := exchange(t, &failingStore{Store: store, update: true}, b)
 	x.Operation, x.ClientID, x.Existing = dcr.OpUpdate, rec.ClientID, rec
-	x.Metadata = map[string]any{"scope": "openid payments", "grant_types": []any{"client_credentials"}}
-	if _, _, err := u.Update(context.Background(), x); err == nil {
+	x.AcceptedMetadata = map[string]any{"scope": "openid payments", "grant_types": []any{"client_credentials"}}
+	if _, _, err := x.update(context.Background(), u); err == nil {
 		t.Fatal("update succeeded with the store down")
 	}
 	calls := b.calls[len(b.calls)-2:]
@@ -380,14 +419,14 @@ func TestDelete(t *testing.T) {
 	// The tombstone fails: the backend is gone already, so the retry must still succeed.
 	x := exchange(t, &failingStore{Store: store, del: true}, b)
 	x.Operation, x.ClientID, x.Existing = dcr.OpDelete, rec.ClientID, rec
-	if err := u.Delete(context.Background(), x); !errors.Is(err, errStoreDown) {
+	if err := x.delete(context.Background(), u); !errors.Is(err, errStoreDown) {
 		t.Fatalf("delete with the store down: %v", err)
 	}
 	if b.known(rec.ClientID) {
 		t.Fatal("backend still knows the client")
 	}
 	x.Store = store
-	if err := u.Delete(context.Background(), x); err != nil {
+	if err := x.delete(context.Background(), u); err != nil {
 		t.Fatalf("retried delete: %v", err)
 	}
 	if _, err := store.Get(context.Background(), rec.ClientID); !errors.Is(err, dcr.ErrNotFound) {
@@ -402,7 +441,7 @@ func TestDeleteBackendErrorKeepsTheRecord(t *testing.T) {
 	b.reject = func(w http.ResponseWriter) { w.WriteHeader(500) }
 	x := exchange(t, store, b)
 	x.Operation, x.ClientID, x.Existing = dcr.OpDelete, rec.ClientID, rec
-	if e := dcr.AsError(u.Delete(context.Background(), x)); e == nil || e.Status != http.StatusBadGateway {
+	if e := dcr.AsError(x.delete(context.Background(), u)); e == nil || e.Status != http.StatusBadGateway {
 		t.Fatalf("backend error on delete: %v", e)
 	}
 	if _, err := store.Get(context.Background(), rec.ClientID); err != nil {
