@@ -1,7 +1,6 @@
 package caddymodule
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,6 +20,7 @@ import (
 	"github.com/dcrgate/dcrgate/dcr"
 	"github.com/dcrgate/dcrgate/dcr/obprofile"
 	"github.com/dcrgate/dcrgate/internal/caddyfileargs"
+	"github.com/dcrgate/dcrgate/internal/recorder"
 )
 
 func init() {
@@ -67,7 +67,7 @@ type Discovery struct {
 	// Path of the discovery document; default /.well-known/openid-configuration.
 	Path string `json:"path,omitempty"`
 	// RegistrationEndpoint is the advertised registration_endpoint; placeholders are
-	// resolved per request. Default: the dcr handler's public_url, or
+	// resolved per request, with the request's replacer (see internal/placeholder). Default: the dcr handler's public_url, or
 	// https://{http.request.hostport}{its endpoint}.
 	RegistrationEndpoint string `json:"registration_endpoint,omitempty"`
 	// AuthMethods, when set, narrows the published token_endpoint_auth_methods_supported to
@@ -140,19 +140,16 @@ func (d *Discovery) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddy
 	// The document is rewritten, so ask for it unencoded.
 	req := r.Clone(r.Context())
 	req.Header.Del("Accept-Encoding")
-	rec := &discoveryRecorder{header: http.Header{}, limit: d.MaxSize}
+	rec := recorder.New(d.MaxSize)
 	if err := next.ServeHTTP(rec, req); err != nil {
 		return err
 	}
-	if rec.overflow {
+	if rec.Overflowed() {
 		d.fail(w, errors.New("dcr_discovery: the backend's discovery document is larger than max_size"))
 		return nil
 	}
-	status, body := rec.status, rec.body.Bytes()
-	if status == 0 {
-		status = http.StatusOK
-	}
-	if status == http.StatusOK && isJSONResponse(rec.header) {
+	status, body := rec.Status(), rec.Body()
+	if status == http.StatusOK && isJSONResponse(rec.Header()) {
 		out, err := d.rewrite(r, body)
 		if err != nil {
 			d.fail(w, err)
@@ -160,7 +157,7 @@ func (d *Discovery) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddy
 		}
 		body = out
 	}
-	for k, vs := range rec.header {
+	for k, vs := range rec.Header() {
 		w.Header()[k] = vs
 	}
 	w.Header().Del("Etag") // the backend's tag is for the document before the rewrite
@@ -200,7 +197,7 @@ func (d *Discovery) rewrite(r *http.Request, doc []byte) ([]byte, error) {
 	}
 	configured := ""
 	if d.RegistrationEndpoint != "" {
-		configured = repl.ReplaceAll(d.RegistrationEndpoint, "")
+		configured = repl.ReplaceKnown(d.RegistrationEndpoint, "")
 	}
 	server, _ := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server)
 	pub := dcrProfiles.lookup(server, d.scope, endpointPath(configured))
@@ -225,7 +222,7 @@ func (d *Discovery) rewrite(r *http.Request, doc []byte) ([]byte, error) {
 	case pub != nil:
 		m["registration_endpoint"] = "https://" + r.Host + pub.Endpoint
 	default:
-		m["registration_endpoint"] = repl.ReplaceAll(DefaultDiscoveryRegistration, "")
+		m["registration_endpoint"] = repl.ReplaceKnown(DefaultDiscoveryRegistration, "")
 	}
 	warnings, err := applyProfile(m, &profile)
 	if err != nil {
@@ -303,34 +300,6 @@ func (s *onceSet) first(msg string) bool {
 func isJSONResponse(h http.Header) bool {
 	mt, _, err := mime.ParseMediaType(h.Get("Content-Type"))
 	return err == nil && (mt == "application/json" || mt == "application/jrd+json")
-}
-
-// discoveryRecorder keeps the backend's answer, at most limit bytes of it.
-type discoveryRecorder struct {
-	header   http.Header
-	status   int
-	body     bytes.Buffer
-	limit    int64
-	overflow bool
-}
-
-func (r *discoveryRecorder) Header() http.Header { return r.header }
-
-func (r *discoveryRecorder) WriteHeader(status int) {
-	if r.status == 0 && status >= 200 {
-		r.status = status
-	}
-}
-
-func (r *discoveryRecorder) Write(p []byte) (int, error) {
-	if r.status == 0 {
-		r.status = http.StatusOK
-	}
-	if int64(r.body.Len())+int64(len(p)) > r.limit {
-		r.overflow = true
-		return 0, errors.New("discovery document too large")
-	}
-	return r.body.Write(p)
 }
 
 func parseDiscoveryCaddyfile(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error) {

@@ -218,11 +218,6 @@ func (h *Handler) Validate() error {
 	if !has["software_statement"] {
 		return errors.New("dcr: the software_statement protection is required (OB registrations are made with a directory-signed software statement)")
 	}
-	for _, p := range h.protections {
-		if u, ok := p.Protection.(interface{ UsesSoftwareStatementKeys() bool }); ok && u.UsesSoftwareStatementKeys() && !has["software_statement"] {
-			return errors.New("dcr: signed_request takes its keys from the software statement, so software_statement must be configured")
-		}
-	}
 	if !has["signed_request"] {
 		h.logger.Warn("signed_request protection is not configured: registration requests are accepted unsigned, which OB DCR v3.2 forbids")
 	}

@@ -8,7 +8,22 @@ import (
 	"strings"
 )
 
-var oidOrganizationIdentifier = asn1.ObjectIdentifier{2, 5, 4, 97}
+// OIDOrganizationIdentifier is the X.520 organizationIdentifier attribute type (2.5.4.97),
+// where eIDAS (ETSI EN 319 412-1) certificates name the organisation: PSDGB-OB-<org_id>.
+var OIDOrganizationIdentifier = asn1.ObjectIdentifier{2, 5, 4, 97}
+
+// OrganizationIdentifier is the first organizationIdentifier of the certificate's subject,
+// as it is written there (PSDGB-OB-<org_id>), or "" when it has none.
+func OrganizationIdentifier(cert *x509.Certificate) string {
+	for _, atv := range cert.Subject.Names {
+		if atv.Type.Equal(OIDOrganizationIdentifier) {
+			if s, ok := atv.Value.(string); ok {
+				return s
+			}
+		}
+	}
+	return ""
+}
 
 // CertificateIdentity returns the organisation and software a TPP transport certificate was
 // issued to. OB directory certificates carry the org_id in OU and the software_id in CN
@@ -23,16 +38,12 @@ func CertificateIdentity(cert *x509.Certificate) (orgID, softwareID string) {
 	if len(cert.Subject.OrganizationalUnit) > 0 {
 		return cert.Subject.OrganizationalUnit[0], softwareID
 	}
-	for _, atv := range cert.Subject.Names {
-		if atv.Type.Equal(oidOrganizationIdentifier) {
-			if s, ok := atv.Value.(string); ok {
-				// PSD2 form: 2-letter type, 2-letter country, authority, id: PSDGB-OB-<id>.
-				if i := strings.LastIndex(s, "-"); i >= 0 && strings.Count(s, "-") >= 2 {
-					return s[i+1:], softwareID
-				}
-				return s, softwareID
-			}
+	if s := OrganizationIdentifier(cert); s != "" {
+		// PSD2 form: 2-letter type, 2-letter country, authority, id: PSDGB-OB-<id>.
+		if i := strings.LastIndex(s, "-"); i >= 0 && strings.Count(s, "-") >= 2 {
+			return s[i+1:], softwareID
 		}
+		return s, softwareID
 	}
 	return "", softwareID
 }

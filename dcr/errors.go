@@ -19,9 +19,6 @@ const (
 	CodeInsufficientScope           = "insufficient_scope"
 	CodeTemporarilyUnavailable      = "temporarily_unavailable"
 	CodeServerError                 = "server_error"
-	CodeMethodNotAllowed            = "method_not_allowed"
-	CodeRequestTooLarge             = "request_too_large"
-	CodeUnsupportedMediaType        = "unsupported_media_type"
 )
 
 // Error is a spec-shaped rejection: the HTTP status and the RFC 7591 JSON body

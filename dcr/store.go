@@ -67,3 +67,30 @@ func TombstoneLatest(ctx context.Context, s RegistrationStore, rec *Registration
 	}
 	return ErrConflict
 }
+
+// UpdateLatest stores change applied to a copy of rec, re-reading the record and applying
+// change again when it changed concurrently (a PUT replaces whatever version is current), at
+// most retries times, and returns the stored record. A record that a concurrent change bound
+// to another software_id or org_id is not replaced (ErrConflict): the caller checked the
+// request against rec's binding.
+func UpdateLatest(ctx context.Context, s RegistrationStore, rec *Registration, retries int, change func(*Registration)) (*Registration, error) {
+	cur := rec
+	for range retries {
+		next := cur.Clone()
+		change(next)
+		err := s.Update(ctx, next)
+		if err == nil {
+			return next, nil
+		}
+		if !errors.Is(err, ErrConflict) {
+			return nil, err
+		}
+		if cur, err = s.Get(ctx, rec.ClientID); err != nil {
+			return nil, err
+		}
+		if cur.SoftwareID != rec.SoftwareID || cur.OrgID != rec.OrgID {
+			return nil, ErrConflict
+		}
+	}
+	return nil, ErrConflict
+}

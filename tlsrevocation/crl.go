@@ -79,21 +79,9 @@ func (c *crl) answer(cert *x509.Certificate, src Source) *Answer {
 
 // crlFromURL returns the CRL at rawURL, from the cache or fetched.
 func (ch *Checker) crlFromURL(ctx context.Context, rawURL string) (*crl, error) {
-	v, err := ch.cache.get(ctx, "crl "+rawURL, func(ctx context.Context) (any, time.Time, error) {
-		data, err := ch.fetch.get(ctx, rawURL)
-		if err != nil {
-			return nil, time.Time{}, err
-		}
-		c, err := parseCRL(data, ch.cache.now())
-		if err != nil {
-			return nil, time.Time{}, err
-		}
-		return c, c.list.NextUpdate, nil
+	return ch.cachedCRL(ctx, "crl "+rawURL, func(ctx context.Context) ([]byte, error) {
+		return ch.fetch.get(ctx, rawURL)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return v.(*crl), nil
 }
 
 // crlFromFile returns the CRL in path. The file's size and modification time are part of the
@@ -105,18 +93,30 @@ func (ch *Checker) crlFromFile(ctx context.Context, path string) (*crl, error) {
 		return nil, err
 	}
 	key := fmt.Sprintf("file %s %d %d", path, fi.Size(), fi.ModTime().UnixNano())
-	v, err := ch.cache.get(ctx, key, func(context.Context) (any, time.Time, error) {
+	return ch.cachedCRL(ctx, key, func(context.Context) ([]byte, error) {
 		f, err := os.Open(path)
 		if err != nil {
-			return nil, time.Time{}, err
+			return nil, err
 		}
 		defer f.Close()
 		data, err := io.ReadAll(io.LimitReader(f, ch.fetch.maxBytes+1))
 		if err != nil {
-			return nil, time.Time{}, err
+			return nil, err
 		}
 		if int64(len(data)) > ch.fetch.maxBytes {
-			return nil, time.Time{}, fmt.Errorf("larger than %d bytes", ch.fetch.maxBytes)
+			return nil, fmt.Errorf("larger than %d bytes", ch.fetch.maxBytes)
+		}
+		return data, nil
+	})
+}
+
+// cachedCRL returns the CRL cached under key, or reads it with read, parses it and caches it
+// until its nextUpdate.
+func (ch *Checker) cachedCRL(ctx context.Context, key string, read func(context.Context) ([]byte, error)) (*crl, error) {
+	v, err := ch.cache.get(ctx, key, func(ctx context.Context) (any, time.Time, error) {
+		data, err := read(ctx)
+		if err != nil {
+			return nil, time.Time{}, err
 		}
 		c, err := parseCRL(data, ch.cache.now())
 		if err != nil {

@@ -116,17 +116,20 @@ func newRegisterCmd(x *exiter) *cobra.Command {
 	return cmd
 }
 
-func newGetCmd(x *exiter) *cobra.Command {
+// newManagementCmd is a subcommand on one existing registration (get, update, delete): the
+// connection and management flags (and the signing flags when signing), the client set up and
+// the registration to act on found, then act.
+func newManagementCmd(x *exiter, use, short string, signing bool,
+	act func(cmd *cobra.Command, f *clientFlags, env *clientEnv, st tppclient.State) (int, error)) *cobra.Command {
 	f := &clientFlags{}
-	cmd := &cobra.Command{
-		Use:   "get [--client-id ID --token T | --state FILE] [flags]",
-		Short: "Read the registration (GET /register/{client_id})",
-		Args:  x.noArgs,
-	}
+	cmd := &cobra.Command{Use: use, Short: short, Args: x.noArgs}
 	f.addConnection(cmd)
 	f.addManagement(cmd)
+	if signing {
+		f.addSigning(cmd)
+	}
 	cmd.RunE = x.run(func(cmd *cobra.Command) (int, error) {
-		env, err := f.setup(cmd, false)
+		env, err := f.setup(cmd, signing)
 		if err != nil {
 			return codeFor(err), err
 		}
@@ -134,90 +137,67 @@ func newGetCmd(x *exiter) *cobra.Command {
 		if err != nil {
 			return codeFor(err), err
 		}
-		res, err := env.client.Get(cmd.Context(), st.ClientID, st.RegistrationAccessToken)
-		if err != nil {
-			return ExitRejected, err
-		}
-		printResponse(cmd.OutOrStdout(), res)
-		return exitFor(res), nil
+		return act(cmd, f, env, st)
 	})
 	return cmd
+}
+
+func newGetCmd(x *exiter) *cobra.Command {
+	return newManagementCmd(x, "get [--client-id ID --token T | --state FILE] [flags]",
+		"Read the registration (GET /register/{client_id})", false,
+		func(cmd *cobra.Command, _ *clientFlags, env *clientEnv, st tppclient.State) (int, error) {
+			res, err := env.client.Get(cmd.Context(), st.ClientID, st.RegistrationAccessToken)
+			if err != nil {
+				return ExitRejected, err
+			}
+			printResponse(cmd.OutOrStdout(), res)
+			return exitFor(res), nil
+		})
 }
 
 func newUpdateCmd(x *exiter) *cobra.Command {
-	f := &clientFlags{}
-	cmd := &cobra.Command{
-		Use:   "update [--client-id ID --token T | --state FILE] [flags]",
-		Short: "Update the registration (PUT a signed request to /register/{client_id})",
-		Args:  x.noArgs,
-	}
-	f.addConnection(cmd)
-	f.addManagement(cmd)
-	f.addSigning(cmd)
-	cmd.RunE = x.run(func(cmd *cobra.Command) (int, error) {
-		env, err := f.setup(cmd, true)
-		if err != nil {
-			return codeFor(err), err
-		}
-		st, err := f.managed(env)
-		if err != nil {
-			return codeFor(err), err
-		}
-		body, err := f.signedRequest(cmd, env)
-		if err != nil {
-			return codeFor(err), err
-		}
-		res, err := env.client.UpdateAs(cmd.Context(), st.ClientID, st.RegistrationAccessToken, body, f.contentType)
-		if err != nil {
-			return ExitRejected, err
-		}
-		printResponse(cmd.OutOrStdout(), res)
-		// A server may rotate the registration access token on update; keep the new one.
-		if tok, _ := res.JSON["registration_access_token"].(string); res.OK() && tok != "" && env.fromState {
-			env.state.RegistrationAccessToken = tok
-			if err := tppclient.SaveState(env.statePath, env.state); err != nil {
-				return ExitRejected, fmt.Errorf("saving the rotated token: %w", err)
+	return newManagementCmd(x, "update [--client-id ID --token T | --state FILE] [flags]",
+		"Update the registration (PUT a signed request to /register/{client_id})", true,
+		func(cmd *cobra.Command, f *clientFlags, env *clientEnv, st tppclient.State) (int, error) {
+			body, err := f.signedRequest(cmd, env)
+			if err != nil {
+				return codeFor(err), err
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "Saved the new registration access token to %s\n", env.statePath)
-		}
-		return exitFor(res), nil
-	})
-	return cmd
+			res, err := env.client.UpdateAs(cmd.Context(), st.ClientID, st.RegistrationAccessToken, body, f.contentType)
+			if err != nil {
+				return ExitRejected, err
+			}
+			printResponse(cmd.OutOrStdout(), res)
+			// A server may rotate the registration access token on update; keep the new one.
+			if tok, _ := res.JSON["registration_access_token"].(string); res.OK() && tok != "" && env.fromState {
+				env.state.RegistrationAccessToken = tok
+				if err := tppclient.SaveState(env.statePath, env.state); err != nil {
+					return ExitRejected, fmt.Errorf("saving the rotated token: %w", err)
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "Saved the new registration access token to %s\n", env.statePath)
+			}
+			return exitFor(res), nil
+		})
 }
 
 func newDeleteCmd(x *exiter) *cobra.Command {
-	f := &clientFlags{}
-	cmd := &cobra.Command{
-		Use:   "delete [--client-id ID --token T | --state FILE] [flags]",
-		Short: "Delete the registration (DELETE /register/{client_id})",
-		Args:  x.noArgs,
-	}
-	f.addConnection(cmd)
-	f.addManagement(cmd)
-	cmd.RunE = x.run(func(cmd *cobra.Command) (int, error) {
-		env, err := f.setup(cmd, false)
-		if err != nil {
-			return codeFor(err), err
-		}
-		st, err := f.managed(env)
-		if err != nil {
-			return codeFor(err), err
-		}
-		res, err := env.client.Delete(cmd.Context(), st.ClientID, st.RegistrationAccessToken)
-		if err != nil {
-			return ExitRejected, err
-		}
-		printResponse(cmd.OutOrStdout(), res)
-		// The state file describes the deleted client only if the id came from it.
-		if res.Status == http.StatusNoContent && env.fromState && env.state.ClientID == st.ClientID {
-			if err := os.Remove(env.statePath); err != nil {
+	return newManagementCmd(x, "delete [--client-id ID --token T | --state FILE] [flags]",
+		"Delete the registration (DELETE /register/{client_id})", false,
+		func(cmd *cobra.Command, _ *clientFlags, env *clientEnv, st tppclient.State) (int, error) {
+			res, err := env.client.Delete(cmd.Context(), st.ClientID, st.RegistrationAccessToken)
+			if err != nil {
 				return ExitRejected, err
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "Removed %s\n", env.statePath)
-		}
-		return exitFor(res), nil
-	})
-	return cmd
+			printResponse(cmd.OutOrStdout(), res)
+			// The state file describes the deleted client only if the id came from it.
+			if res.Status == http.StatusNoContent && env.fromState && env.state.ClientID == st.ClientID {
+				if err := os.Remove(env.statePath); err != nil {
+					return ExitRejected, err
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "Removed %s\n", env.statePath)
+			}
+			return exitFor(res), nil
+		})
 }
 
 // clientEnv is what a subcommand works with once its flags are resolved.

@@ -117,22 +117,17 @@ func (f *policyEvalFlags) run(cmd *cobra.Command) (int, error) {
 	if err == nil {
 		d, err = policy.ParseDecision(value)
 	}
-	if err == nil && d.Allow {
-		res.Allow, res.Status, res.Metadata, res.Reasons = true, allowStatus, d.Metadata, d.Reasons
-		if md, ok := input["metadata"].(map[string]any); ok && op != dcr.OpRead && op != dcr.OpDelete {
-			res.RegisteredMetadata, err = policy.ApplyOverrides(md, d.Metadata)
-		}
+	md, _ := input["metadata"].(map[string]any)
+	v := policy.Judge(op, md, d, err, errors.Is(evalCtx.Err(), context.DeadlineExceeded))
+	res.Allow, res.Status, res.RegisteredMetadata = v.Err == nil, allowStatus, v.Metadata
+	if v.Decision != nil {
+		res.Metadata, res.Reasons = v.Decision.Metadata, v.Decision.Reasons
 	}
-	switch {
-	case err != nil:
-		res.Allow, res.Status, res.Error = false, http.StatusServiceUnavailable, dcr.CodeTemporarilyUnavailable
-		res.ErrorDescription, res.Cause = "no decision could be made: the gateway fails closed", err.Error()
-		if evalCtx.Err() != nil {
-			res.ErrorDescription = "the policy did not decide within " + f.timeout.String()
+	if v.Err != nil {
+		res.Status, res.Error, res.ErrorDescription = v.Err.Status, v.Err.Code, v.Err.Description
+		if v.Err.Cause != nil {
+			res.Cause = v.Err.Cause.Error()
 		}
-	case !d.Allow:
-		e := d.Rejection(op)
-		res.Status, res.Error, res.ErrorDescription, res.Reasons = e.Status, e.Code, e.Description, d.Reasons
 	}
 	writeJSON(cmd.OutOrStdout(), res)
 	if res.Allow {

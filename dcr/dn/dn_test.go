@@ -11,11 +11,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dcrgate/dcrgate/dcr"
 )
 
 const orgID = "PSDGB-OB-Unknown0015800001HQQrZAAX"
-
-var oidOrganizationIdentifier = asn1.ObjectIdentifier{2, 5, 4, 97}
 
 // newCert makes a self-signed certificate with the given subject, parsed back so that its
 // Subject is what crypto/x509 reads from the wire.
@@ -49,7 +49,7 @@ func obSubject() pkix.Name {
 		OrganizationalUnit: []string{"0015800001HQQrZAAX"},
 		CommonName:         "5GEvbfQmJxKDpQm0dw1yEw",
 		ExtraNames: []pkix.AttributeTypeAndValue{
-			{Type: oidOrganizationIdentifier, Value: orgID},
+			{Type: dcr.OIDOrganizationIdentifier, Value: orgID},
 		},
 	}
 }

@@ -8,8 +8,11 @@ import (
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"encoding/json"
+	"maps"
 	"math/big"
+	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -366,17 +369,33 @@ func TestRules(t *testing.T) {
 }
 
 // TestRulesRunAlone checks that each rule is safe on metadata that earlier rules have not
-// normalized (rules are exported and a policy may run them individually).
+// normalized (rules are exported and a policy may run them individually): it answers nil or
+// a 400 with a spec error code and a description, and the rule of a claim of the wrong JSON
+// type refuses it.
 func TestRulesRunAlone(t *testing.T) {
 	cfg := &Config{}
 	cfg.SetDefaults()
-	for _, r := range Rules {
-		for _, md := range []map[string]any{
-			{},
-			{"grant_types": 5.0, "token_endpoint_auth_method": 5.0, "scope": 1.0},
-			{"grant_types": []any{1.0}, "redirect_uris": []any{nil}},
-		} {
-			_ = r.Check(cfg, Input{SSA: &dcr.SoftwareStatement{}}, md)
+	specCodes := []string{dcr.CodeInvalidClientMetadata, dcr.CodeInvalidRedirectURI, dcr.CodeInvalidSoftwareStatement}
+	for _, tc := range []struct {
+		md map[string]any
+		// refusedBy are the rules that must refuse md: their claim has the wrong JSON type.
+		refusedBy []string
+	}{
+		{md: map[string]any{}},
+		{md: map[string]any{"grant_types": 5.0, "token_endpoint_auth_method": 5.0, "scope": 1.0},
+			refusedBy: []string{"grant_types", "token_endpoint_auth_method", "scope"}},
+		{md: map[string]any{"grant_types": []any{1.0}, "redirect_uris": []any{nil}},
+			refusedBy: []string{"grant_types", "redirect_uris"}},
+	} {
+		for _, r := range Rules {
+			md := maps.Clone(tc.md)
+			err := r.Check(cfg, Input{SSA: &dcr.SoftwareStatement{}}, md)
+			if slices.Contains(tc.refusedBy, r.Name) && err == nil {
+				t.Errorf("rule %s accepted %v", r.Name, tc.md)
+			}
+			if err != nil && (err.Status != http.StatusBadRequest || !slices.Contains(specCodes, err.Code) || err.Description == "") {
+				t.Errorf("rule %s on %v: %d %q %q, want a 400 with a spec code and a description", r.Name, tc.md, err.Status, err.Code, err.Description)
+			}
 		}
 	}
 }

@@ -4,12 +4,8 @@ import (
 	"context"
 
 	"github.com/dcrgate/dcrgate/dcr"
+	"github.com/dcrgate/dcrgate/dcr/obresponse"
 )
-
-// ServerAssigned are the RFC 7591/7592 attributes the registrar issues: never taken from the
-// client.
-var ServerAssigned = []string{"client_id", "client_secret", "client_id_issued_at", "client_secret_expires_at",
-	"registration_access_token", "registration_client_uri"}
 
 // Step is the OB profile as a step of the pipeline: the built-in step of the profile phase
 // (after the update rules) that makes the metadata to register of the verified request, on
@@ -40,7 +36,8 @@ func (s Step) Protect(_ context.Context, x *dcr.Exchange, _ dcr.Registry) (dcr.R
 	if derr != nil {
 		return dcr.Result{}, derr
 	}
-	for _, k := range ServerAssigned {
+	// What the registry assigns is never taken from the client.
+	for _, k := range obresponse.ServerAssigned {
 		delete(md, k)
 	}
 	return dcr.Result{Metadata: md, MetadataNames: SentNames(claims)}, nil

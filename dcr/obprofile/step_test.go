@@ -7,12 +7,13 @@ import (
 	"testing"
 
 	"github.com/dcrgate/dcrgate/dcr"
+	"github.com/dcrgate/dcrgate/dcr/obresponse"
 )
 
 func TestStep(t *testing.T) {
 	cert := newCert(t)
 	withServerAssigned := baseClaims()
-	for _, k := range ServerAssigned {
+	for _, k := range obresponse.ServerAssigned {
 		withServerAssigned[k] = "from the client"
 	}
 	v31 := baseClaims()
@@ -56,7 +57,7 @@ func TestStep(t *testing.T) {
 			if res.Metadata["token_endpoint_auth_method"] != "tls_client_auth" || res.Metadata["tls_client_auth_subject_dn"] != subjectDN {
 				t.Fatalf("metadata %v", res.Metadata)
 			}
-			for _, k := range ServerAssigned {
+			for _, k := range obresponse.ServerAssigned {
 				if _, ok := res.Metadata[k]; ok {
 					t.Errorf("%s taken from the client", k)
 				}

@@ -21,6 +21,7 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jws"
 	"go.uber.org/zap"
 
+	"github.com/dcrgate/dcrgate/internal/placeholder"
 	"github.com/dcrgate/dcrgate/internal/tlsclient"
 )
 
@@ -114,7 +115,7 @@ func (c *Client) open(ctx caddy.Context, t *tlsclient.Config) (*http.Client, *cl
 	auth := &clientAuth{id: c.ID, method: c.AuthMethod}
 	switch c.AuthMethod {
 	case AuthClientSecretBasic:
-		auth.secret = caddy.NewReplacer().ReplaceKnown(c.Secret, "")
+		auth.secret = placeholder.Resolve(c.Secret)
 		if auth.secret == "" {
 			return nil, nil, errors.New("client: client_secret_basic needs a client_secret")
 		}

@@ -2,10 +2,7 @@ package policy
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/x509"
-	"encoding/asn1"
-	"encoding/base64"
 	"encoding/hex"
 	"net/http"
 	"slices"
@@ -19,8 +16,6 @@ var maskedHeaders = []string{"Authorization", "Proxy-Authorization", "Cookie"}
 
 // Masked replaces a credential in the input.
 const Masked = "[masked]"
-
-var oidOrganizationIdentifier = asn1.ObjectIdentifier{2, 5, 4, 97}
 
 // Input builds the policy input of docs/policies.md from what the pipeline verified. Nothing
 // in it is a secret: the software statement appears as its verified claims, headers that carry
@@ -96,14 +91,7 @@ func maskCredential(v string) string {
 
 // CertificateInput describes a TLS client certificate for a policy.
 func CertificateInput(c *x509.Certificate) map[string]any {
-	sum := sha256.Sum256(c.Raw)
 	orgID, softwareID := dcr.CertificateIdentity(c)
-	orgIdentifier := ""
-	for _, atv := range c.Subject.Names {
-		if atv.Type.Equal(oidOrganizationIdentifier) {
-			orgIdentifier, _ = atv.Value.(string)
-		}
-	}
 	var uris, ips []any
 	for _, u := range c.URIs {
 		uris = append(uris, u.String())
@@ -115,7 +103,7 @@ func CertificateInput(c *x509.Certificate) map[string]any {
 		"subject":                 c.Subject.String(),
 		"issuer":                  c.Issuer.String(),
 		"subject_fields":          nameInput(c.Subject.CommonName, c.Subject.OrganizationalUnit, c.Subject.Organization, c.Subject.Country),
-		"organization_identifier": orgIdentifier,
+		"organization_identifier": dcr.OrganizationIdentifier(c),
 		"org_id":                  orgID,
 		"software_id":             softwareID,
 		"serial_number":           hex.EncodeToString(c.SerialNumber.Bytes()),
@@ -125,8 +113,7 @@ func CertificateInput(c *x509.Certificate) map[string]any {
 			"uri":   orEmpty(uris),
 			"ip":    orEmpty(ips),
 		},
-		// RFC 8705 x5t#S256: base64url SHA-256 of the DER certificate.
-		"sha256_thumbprint": base64.RawURLEncoding.EncodeToString(sum[:]),
+		"sha256_thumbprint": dcr.CertificateThumbprint(c),
 		"not_before":        c.NotBefore.Unix(),
 		"not_after":         c.NotAfter.Unix(),
 	}

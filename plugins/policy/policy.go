@@ -129,36 +129,17 @@ func (p *Policy) Protect(ctx context.Context, x *dcr.Exchange, reg dcr.Registry)
 	rec.eval = time.Since(start)
 	timedOut := errors.Is(evalCtx.Err(), context.DeadlineExceeded)
 	cancel()
-	switch {
-	case err != nil && timedOut:
-		return dcr.Result{}, p.fail(rec, outcomeTimeout, dcr.Unavailable(err, "the registration policy did not decide in time"))
-	case errors.Is(err, ErrUndefined):
-		return dcr.Result{}, p.fail(rec, outcomeUndefined, dcr.Unavailable(err, "the registration policy made no decision"))
-	case err != nil:
-		return dcr.Result{}, p.fail(rec, outcomeError, dcr.Unavailable(err, "the registration policy could not be evaluated"))
+	v := Judge(x.Operation, x.Metadata, d, err, timedOut)
+	rec.decision = v.Decision
+	if v.Err != nil {
+		return dcr.Result{}, p.fail(rec, v.Outcome, v.Err)
 	}
-	rec.decision = d
-	if !d.Allow {
-		e := d.Rejection(x.Operation)
-		p.log(rec, outcomeDeny, nil)
-		return dcr.Result{}, e
-	}
-	var res dcr.Result
-	if x.Metadata != nil && len(d.Metadata) > 0 {
-		md, err := ApplyOverrides(x.Metadata, d.Metadata)
-		if err != nil {
-			return dcr.Result{}, p.fail(rec, outcomeError, dcr.Unavailable(err, "the registration policy returned metadata it may not set"))
-		}
-		res.Overrides = make(map[string]any, len(d.Metadata))
-		for k := range d.Metadata {
-			res.Overrides[k] = md[k]
-		}
-	}
-	p.log(rec, outcomeAllow, nil)
-	return res, nil
+	p.log(rec, v.Outcome, nil)
+	return dcr.Result{Overrides: v.Overrides}, nil
 }
 
-// fail logs a decision that could not be made and returns e (a 503: fail closed).
+// fail logs the refusal e, with its cause when no decision could be made (a 503: fail
+// closed), and returns it.
 func (p *Policy) fail(rec *record, outcome string, e *dcr.Error) *dcr.Error {
 	p.log(rec, outcome, e.Cause)
 	return e

@@ -107,10 +107,6 @@ func (s *SignedRequest) Cleanup() error {
 	return nil
 }
 
-// UsesSoftwareStatementKeys reports whether the request keys come from the SSA, in which case
-// the software_statement protection must run before this one.
-func (s *SignedRequest) UsesSoftwareStatementKeys() bool { return s.Keys == nil }
-
 // Phase is verify_request: the request is verified with the keys of the verified SSA.
 func (s *SignedRequest) Phase() dcr.Phase { return dcr.PhaseVerifyRequest }
 

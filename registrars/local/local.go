@@ -5,7 +5,6 @@ package local
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -79,9 +78,7 @@ func (Local) Register(ctx context.Context, x *dcr.Exchange, store dcr.Registrati
 // replacement, so when the record changed concurrently it is re-read and the replacement
 // applied to the newer version (the binding to software and org is checked again).
 func (Local) Update(ctx context.Context, x *dcr.Exchange, store dcr.RegistrationStore, _ dcr.Backend) (*dcr.Registration, map[string]any, error) {
-	cur := x.Existing
-	for range maxCASRetries {
-		rec := cur.Clone()
+	rec, err := dcr.UpdateLatest(ctx, store, x.Existing, maxCASRetries, func(rec *dcr.Registration) {
 		rec.Metadata = x.AcceptedMetadata
 		// A PUT replaces the registration, the names the client used included.
 		rec.MetadataNames = x.MetadataNames
@@ -89,21 +86,11 @@ func (Local) Update(ctx context.Context, x *dcr.Exchange, store dcr.Registration
 		rec.SSAClaims = x.SoftwareStatement.Claims
 		rec.Directory = x.SoftwareStatement.Directory
 		rec.UpdatedAt = x.Now.UTC()
-		err := store.Update(ctx, rec)
-		if err == nil {
-			return rec, nil, nil
-		}
-		if !errors.Is(err, dcr.ErrConflict) {
-			return nil, nil, err
-		}
-		if cur, err = store.Get(ctx, x.ClientID); err != nil {
-			return nil, nil, err
-		}
-		if cur.SoftwareID != x.Existing.SoftwareID || cur.OrgID != x.Existing.OrgID {
-			return nil, nil, dcr.ErrConflict
-		}
+	})
+	if err != nil {
+		return nil, nil, err
 	}
-	return nil, nil, dcr.ErrConflict
+	return rec, nil, nil
 }
 
 // Delete tombstones the registration.

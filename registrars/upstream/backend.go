@@ -16,6 +16,8 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/dcrgate/dcrgate/dcr"
+	"github.com/dcrgate/dcrgate/dcr/obresponse"
+	"github.com/dcrgate/dcrgate/internal/recorder"
 )
 
 // RegistrarCallVar is the Caddy variable set on the registrar's requests to the backend.
@@ -62,52 +64,20 @@ func (u *Upstream) call(ctx context.Context, x *dcr.Exchange, backend dcr.Backen
 	// Marks the call for matchers after dcr (`not vars dcr_registrar_call true`), so that the
 	// backend's registration paths can be closed to everyone but the registrar.
 	caddyhttp.SetVar(req.Context(), RegistrarCallVar, "true")
-	rec := &limitedRecorder{header: http.Header{}, limit: u.MaxResponseSize}
+	rec := recorder.New(u.MaxResponseSize)
 	if err := backend.ServeHTTP(rec, req); err != nil {
 		// reverse_proxy found no upstream, or the connection failed.
 		return nil, dcr.Unavailable(err, "the authorization server is unavailable")
 	}
-	if rec.overflow {
+	if rec.Overflowed() {
 		return nil, badGateway(errors.New("backend answer larger than max_size"), "the authorization server's answer is too large")
 	}
-	if rec.status == 0 {
-		rec.status = http.StatusOK
-	}
-	return &backendResponse{status: rec.status, header: rec.header, body: rec.body.Bytes()}, nil
+	return &backendResponse{status: rec.Status(), header: rec.Header(), body: rec.Body()}, nil
 }
 
 type readCloser struct{ *bytes.Reader }
 
 func (readCloser) Close() error { return nil }
-
-// limitedRecorder is the http.ResponseWriter a backend call writes to: it keeps the status,
-// headers and at most limit bytes of body.
-type limitedRecorder struct {
-	header   http.Header
-	status   int
-	body     bytes.Buffer
-	limit    int64
-	overflow bool
-}
-
-func (r *limitedRecorder) Header() http.Header { return r.header }
-
-func (r *limitedRecorder) WriteHeader(status int) {
-	if r.status == 0 && status >= 200 {
-		r.status = status
-	}
-}
-
-func (r *limitedRecorder) Write(p []byte) (int, error) {
-	if r.status == 0 {
-		r.status = http.StatusOK
-	}
-	if int64(r.body.Len())+int64(len(p)) > r.limit {
-		r.overflow = true
-		return 0, errors.New("backend answer too large")
-	}
-	return r.body.Write(p)
-}
 
 // rfc7591Code is what an error code the gateway passes through may look like.
 var rfc7591Code = regexp.MustCompile(`^[a-z_]{1,64}$`)
@@ -174,12 +144,6 @@ type created struct {
 // restricted to URL-safe characters (OB client_ids are at most 36, e.g. UUIDs).
 var clientIDPattern = regexp.MustCompile(`^[A-Za-z0-9._~-]{1,255}$`)
 
-// serverAssigned are the RFC 7591/7592 attributes of a backend answer that are not client
-// metadata: the backend's credentials stay in the record's Backend, the rest is the gateway's
-// to present.
-var serverAssigned = []string{"client_id", "client_secret", "client_secret_expires_at", "client_id_issued_at",
-	"registration_access_token", "registration_client_uri", "software_statement"}
-
 func parseAnswer(body []byte) (created, error) {
 	var c created
 	var m map[string]any
@@ -197,7 +161,9 @@ func parseAnswer(body []byte) (created, error) {
 	if f, ok := m["client_id_issued_at"].(float64); ok {
 		c.issuedAt = int64(f)
 	}
-	for _, k := range serverAssigned {
+	// The server-assigned attributes of the answer are not client metadata: the backend's
+	// credentials stay in the record's Backend, the rest is the gateway's to present.
+	for _, k := range obresponse.ServerAssigned {
 		delete(m, k)
 	}
 	c.metadata = m

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/dcrgate/dcrgate/dcr"
+	"github.com/dcrgate/dcrgate/dcr/obresponse"
 )
 
 // certificateBound is the RFC 8705 §3.4 client metadata that asks for access tokens bound to
@@ -18,14 +19,20 @@ const certificateBound = "tls_client_certificate_bound_access_tokens"
 // the gateway's to present). It is never the translation for the backend nor the backend's
 // answer, which a backend fills with defaults and its own fields.
 func acceptedMetadata(metadata map[string]any) map[string]any {
-	md := make(map[string]any, len(metadata))
+	return clientMetadata(metadata, 0)
+}
+
+// clientMetadata is a copy of metadata with room for extra entries, without the JWS
+// envelope claims and the server-assigned attributes, which are never client metadata.
+func clientMetadata(metadata map[string]any, extra int) map[string]any {
+	md := make(map[string]any, len(metadata)+extra)
 	for k, v := range metadata {
 		md[k] = v
 	}
 	for _, k := range dcr.EnvelopeClaims {
 		delete(md, k)
 	}
-	for _, k := range serverAssigned {
+	for _, k := range obresponse.ServerAssigned {
 		delete(md, k)
 	}
 	return md
@@ -88,16 +95,7 @@ func backendRequest(x *dcr.Exchange, clientID string, forwardSSA bool) map[strin
 // server-assigned attributes; the RFC 7591 defaults that would widen what the OB profile
 // decided spelled out.
 func backendMetadata(metadata map[string]any, clientID string) map[string]any {
-	md := make(map[string]any, len(metadata)+2)
-	for k, v := range metadata {
-		md[k] = v
-	}
-	for _, k := range dcr.EnvelopeClaims {
-		delete(md, k)
-	}
-	for _, k := range serverAssigned {
-		delete(md, k)
-	}
+	md := clientMetadata(metadata, 2)
 	grants := stringList(md["grant_types"])
 	responses := stringList(md["response_types"])
 	if _, ok := md["response_types"]; !ok {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/dcrgate/dcrgate/dcr"
 	"github.com/dcrgate/dcrgate/dcr/secret"
+	"github.com/dcrgate/dcrgate/internal/placeholder"
 )
 
 func init() {
@@ -92,12 +93,9 @@ func (u *Upstream) Provision(ctx caddy.Context) error {
 	if u.Timeout == 0 {
 		u.Timeout = DefaultTimeout
 	}
-	u.initialAccessToken = resolve(u.InitialAccessToken)
+	u.initialAccessToken = placeholder.Resolve(u.InitialAccessToken)
 	return nil
 }
-
-// resolve expands global placeholders ({env.*}, {file.*}) in a configured secret, once.
-func resolve(s string) string { return caddy.NewReplacer().ReplaceAll(s, "") }
 
 // Validate checks the configuration.
 func (u *Upstream) Validate() error {
@@ -233,7 +231,7 @@ func (u *Upstream) Update(ctx context.Context, x *dcr.Exchange, store dcr.Regist
 	}
 	u.checkAnswer(requested, updated)
 	rotated := updated.token != "" && updated.token != token
-	rec, err := u.storeUpdate(ctx, x, store, func(rec *dcr.Registration) {
+	rec, err := dcr.UpdateLatest(ctx, store, x.Existing, maxCASRetries, func(rec *dcr.Registration) {
 		rec.Metadata = acceptedMetadata(x.AcceptedMetadata)
 		// A PUT replaces the registration, the names the client used included.
 		rec.MetadataNames = x.MetadataNames
@@ -361,30 +359,6 @@ func withoutClientID(md map[string]any) map[string]any {
 		}
 	}
 	return c
-}
-
-// storeUpdate applies change to the record, re-reading it when it changed concurrently (the
-// binding to software and org is checked again, as the local registrar does).
-func (u *Upstream) storeUpdate(ctx context.Context, x *dcr.Exchange, store dcr.RegistrationStore, change func(*dcr.Registration)) (*dcr.Registration, error) {
-	cur := x.Existing
-	for range maxCASRetries {
-		rec := cur.Clone()
-		change(rec)
-		err := store.Update(ctx, rec)
-		if err == nil {
-			return rec, nil
-		}
-		if !errors.Is(err, dcr.ErrConflict) {
-			return nil, err
-		}
-		if cur, err = store.Get(ctx, x.ClientID); err != nil {
-			return nil, err
-		}
-		if cur.SoftwareID != x.Existing.SoftwareID || cur.OrgID != x.Existing.OrgID {
-			return nil, dcr.ErrConflict
-		}
-	}
-	return nil, dcr.ErrConflict
 }
 
 // backendHandle is the path and token of the RFC 7592 calls for a stored registration.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/dcrgate/dcrgate/dcr"
 	"github.com/dcrgate/dcrgate/dcr/secret"
+	"github.com/dcrgate/dcrgate/internal/placeholder"
 	"github.com/dcrgate/dcrgate/storage/caddystorage"
 )
 
@@ -166,7 +167,7 @@ func newRegistrar(t *testing.T) *Upstream {
 	u := &Upstream{RegistrationPath: "/reg", InitialAccessToken: "{env.DCRGATE_TEST_IAT}", logger: zap.NewNop()}
 	t.Setenv("DCRGATE_TEST_IAT", "iat-secret")
 	u.MaxResponseSize, u.Timeout = DefaultMaxResponseSize, DefaultTimeout
-	u.initialAccessToken = resolve(u.InitialAccessToken)
+	u.initialAccessToken = placeholder.Resolve(u.InitialAccessToken)
 	if err := u.Validate(); err != nil {
 		t.Fatal(err)
 	}

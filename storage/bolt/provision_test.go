@@ -126,7 +126,7 @@ func TestImplicitDefaultRefusesUnmigratedRegistry(t *testing.T) {
 		t.Fatal(err)
 	}
 	select {
-	case <-s.sweeperDone:
+	case <-s.sweeper.Done():
 	default:
 		t.Error("the sweeper outlived Cleanup")
 	}

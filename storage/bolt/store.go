@@ -23,7 +23,6 @@
 package bolt
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -34,6 +33,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dcrgate/dcrgate/dcr"
+	"github.com/dcrgate/dcrgate/internal/sweeper"
 )
 
 func init() {
@@ -74,8 +74,7 @@ type Store struct {
 	logger   *zap.Logger
 	now      func() time.Time
 
-	stopSweeper context.CancelFunc
-	sweeperDone chan struct{}
+	sweeper *sweeper.Sweeper
 }
 
 // CaddyModule returns the Caddy module information.
@@ -119,7 +118,7 @@ func (s *Store) Provision(ctx caddy.Context) error {
 	} else if err := s.open(logger); err != nil {
 		return err
 	}
-	s.startSweeper(ctx, time.Duration(s.SweepInterval))
+	s.sweeper = sweeper.Start(ctx, time.Duration(s.SweepInterval), logger, s.Sweep)
 	logger.Info("registration store provisioned",
 		zap.String("path", s.Path),
 		zap.Duration("sweep_interval", time.Duration(s.SweepInterval)),
@@ -157,39 +156,10 @@ func (s *Store) open(logger *zap.Logger) error {
 	return nil
 }
 
-// startSweeper runs Sweep every interval until ctx is done or Cleanup is called.
-func (s *Store) startSweeper(ctx context.Context, interval time.Duration) {
-	ctx, cancel := context.WithCancel(ctx)
-	s.stopSweeper = cancel
-	s.sweeperDone = make(chan struct{})
-	go func() {
-		defer close(s.sweeperDone)
-		ticker := time.NewTicker(interval)
-		defer ticker.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-ticker.C:
-				removed, err := s.Sweep(ctx)
-				if err != nil && ctx.Err() == nil {
-					s.logger.Warn("sweeping expired one-time keys", zap.Int("removed", removed), zap.Error(err))
-				} else if removed > 0 {
-					s.logger.Debug("swept expired one-time keys", zap.Int("removed", removed))
-				}
-			}
-		}
-	}()
-}
-
 // Cleanup stops the sweeper and gives the file back to the pool, which closes it when the
 // last Store on it is cleaned up (after a reload, the new config's Store holds it).
 func (s *Store) Cleanup() error {
-	if s.stopSweeper != nil {
-		s.stopSweeper()
-		<-s.sweeperDone
-		s.stopSweeper = nil
-	}
+	s.sweeper.Stop()
 	if s.db == nil || s.released {
 		return nil
 	}

@@ -13,7 +13,6 @@
 package caddystorage
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -25,6 +24,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dcrgate/dcrgate/dcr"
+	"github.com/dcrgate/dcrgate/internal/sweeper"
 )
 
 func init() {
@@ -51,8 +51,7 @@ type Store struct {
 	locks   *keyLocks
 	now     func() time.Time
 
-	stopSweeper context.CancelFunc
-	sweeperDone chan struct{}
+	sweeper *sweeper.Sweeper
 }
 
 // CaddyModule returns the Caddy module information.
@@ -85,7 +84,7 @@ func (s *Store) Provision(ctx caddy.Context) error {
 	if err := s.init(storage, ctx.Logger()); err != nil {
 		return err
 	}
-	s.startSweeper(ctx, time.Duration(s.SweepInterval))
+	s.sweeper = sweeper.Start(ctx, time.Duration(s.SweepInterval), s.logger, s.Sweep)
 	s.logger.Debug("registration store provisioned",
 		zap.String("prefix", s.Prefix),
 		zap.Duration("sweep_interval", time.Duration(s.SweepInterval)),
@@ -113,38 +112,10 @@ func (s *Store) init(storage certmagic.Storage, logger *zap.Logger) error {
 	return nil
 }
 
-// startSweeper runs Sweep every interval until ctx is done or Cleanup is called.
-func (s *Store) startSweeper(ctx context.Context, interval time.Duration) {
-	ctx, cancel := context.WithCancel(ctx)
-	s.stopSweeper = cancel
-	s.sweeperDone = make(chan struct{})
-	go func() {
-		defer close(s.sweeperDone)
-		ticker := time.NewTicker(interval)
-		defer ticker.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-ticker.C:
-				removed, err := s.Sweep(ctx)
-				if err != nil && ctx.Err() == nil {
-					s.logger.Warn("sweeping expired one-time keys", zap.Int("removed", removed), zap.Error(err))
-				} else if removed > 0 {
-					s.logger.Debug("swept expired one-time keys", zap.Int("removed", removed))
-				}
-			}
-		}
-	}()
-}
-
 // Cleanup stops the sweeper and waits for it, so that no sweep of an unloaded config
 // outlives it.
 func (s *Store) Cleanup() error {
-	if s.stopSweeper != nil {
-		s.stopSweeper()
-		<-s.sweeperDone
-	}
+	s.sweeper.Stop()
 	return nil
 }
 

@@ -19,6 +19,7 @@ import (
 
 	"github.com/dcrgate/dcrgate/dcr"
 	"github.com/dcrgate/dcrgate/dcr/storetest"
+	"github.com/dcrgate/dcrgate/internal/sweeper"
 )
 
 func newFileStore(t testing.TB) (*Store, string) {
@@ -212,7 +213,7 @@ func TestSweeperStopsWithContextAndCleanup(t *testing.T) {
 	now = now.Add(time.Second)
 
 	ctx, cancel := context.WithCancel(t.Context())
-	s.startSweeper(ctx, 10*time.Millisecond)
+	s.sweeper = sweeper.Start(ctx, 10*time.Millisecond, s.logger, s.Sweep)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if seen, _ := s.Seen(t.Context(), "k"); !seen {
@@ -227,7 +228,7 @@ func TestSweeperStopsWithContextAndCleanup(t *testing.T) {
 	}
 	cancel()
 	select {
-	case <-s.sweeperDone:
+	case <-s.sweeper.Done():
 	case <-time.After(10 * time.Second):
 		t.Fatal("the sweeper did not stop when its context was cancelled")
 	}
@@ -638,7 +639,7 @@ func TestProvisionInCaddyConfig(t *testing.T) {
 	}
 	stopped = true
 	select {
-	case <-s.sweeperDone:
+	case <-s.sweeper.Done():
 	case <-time.After(10 * time.Second):
 		t.Fatal("the sweeper outlived its config")
 	}

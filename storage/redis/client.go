@@ -12,6 +12,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
+	"github.com/dcrgate/dcrgate/internal/placeholder"
 	"github.com/dcrgate/dcrgate/internal/tlsclient"
 )
 
@@ -41,18 +42,18 @@ type connection struct {
 	PoolSize     int            `json:"pool_size,omitempty"`
 }
 
-// replacePlaceholders resolves {env.*} and other global placeholders in every string option.
-// An address that was set but resolves to nothing (an unset variable) is an error, not a
-// silent fallback to localhost.
-func (s *Store) replacePlaceholders(repl *caddy.Replacer) error {
-	var emptied []string
-	r := func(v *string) { *v = repl.ReplaceKnown(*v, "") }
+// replacePlaceholders resolves {env.*} and other global placeholders in every string option
+// (internal/placeholder). An address that was set but resolves to nothing (an unset
+// variable) is an error, not a silent fallback to localhost.
+func (s *Store) replacePlaceholders() error {
+	var err error
+	r := func(v *string) { *v = placeholder.Resolve(*v) }
 	addr := func(v *string) {
-		before := *v
-		r(v)
-		if before != "" && *v == "" {
-			emptied = append(emptied, before)
+		a, aerr := placeholder.NonEmpty("redis store: address", *v)
+		if aerr != nil && err == nil {
+			err = aerr
 		}
+		*v = a
 	}
 	r(&s.Username)
 	r(&s.Password)
@@ -78,11 +79,7 @@ func (s *Store) replacePlaceholders(repl *caddy.Replacer) error {
 		r(&s.TLS.ClientCertificateKeyFile)
 		r(&s.TLS.ServerName)
 	}
-	if len(emptied) > 0 {
-		// The placeholder text, not a value, so nothing secret.
-		return fmt.Errorf("redis store: address %q is empty once placeholders are replaced", emptied[0])
-	}
-	return nil
+	return err
 }
 
 // connection checks the deployment options and returns the client's identity.

@@ -172,7 +172,7 @@ func New(client goredis.UniversalClient, prefix string, minReplicasAck int) *Sto
 // until Redis is up, and go-redis connects as soon as it is.
 func (s *Store) Provision(ctx caddy.Context) error {
 	s.logger = ctx.Logger()
-	if err := s.replacePlaceholders(caddy.NewReplacer()); err != nil {
+	if err := s.replacePlaceholders(); err != nil {
 		return err
 	}
 	if err := s.setDefaults(); err != nil {
