@@ -24,7 +24,11 @@ func Duration(d *caddyfile.Dispenser, allowZero bool) (caddy.Duration, error) {
 	}
 	dur, err := caddy.ParseDuration(v)
 	if err != nil || dur < 0 || (dur == 0 && !allowZero) {
-		return 0, d.Errf("%s: bad duration %q", name, v)
+		want := "a positive duration"
+		if allowZero {
+			want = "a duration of 0 or more"
+		}
+		return 0, d.Errf("%s: bad duration %q (want %s)", name, v, want)
 	}
 	return caddy.Duration(dur), nil
 }

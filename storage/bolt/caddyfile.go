@@ -1,8 +1,9 @@
 package bolt
 
 import (
-	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/dcrgate/dcrgate/internal/caddyfileargs"
 )
 
 // UnmarshalCaddyfile sets up the store from Caddyfile tokens. The dispenser is positioned at
@@ -28,17 +29,11 @@ func (s *Store) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			s.Path = d.Val()
 		case "sweep_interval":
-			if !d.NextArg() {
-				return d.ArgErr()
-			}
-			interval, err := caddy.ParseDuration(d.Val())
+			interval, err := caddyfileargs.Duration(d, false)
 			if err != nil {
-				return d.Errf("parsing sweep_interval: %v", err)
+				return err
 			}
-			if interval <= 0 {
-				return d.Errf("sweep_interval must be positive, got %s", d.Val())
-			}
-			s.SweepInterval = caddy.Duration(interval)
+			s.SweepInterval = interval
 		default:
 			return d.Errf("unrecognized subdirective %q", d.Val())
 		}

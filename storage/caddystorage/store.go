@@ -25,6 +25,8 @@ import (
 
 	"github.com/dcrgate/dcrgate/dcr"
 	"github.com/dcrgate/dcrgate/internal/sweeper"
+
+	"github.com/dcrgate/dcrgate/internal/caddyfileargs"
 )
 
 func init() {
@@ -145,17 +147,11 @@ func (s *Store) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			s.Prefix = d.Val()
 		case "sweep_interval":
-			if !d.NextArg() {
-				return d.ArgErr()
-			}
-			interval, err := caddy.ParseDuration(d.Val())
+			interval, err := caddyfileargs.Duration(d, false)
 			if err != nil {
-				return d.Errf("parsing sweep_interval: %v", err)
+				return err
 			}
-			if interval <= 0 {
-				return d.Errf("sweep_interval must be positive, got %s", d.Val())
-			}
-			s.SweepInterval = caddy.Duration(interval)
+			s.SweepInterval = interval
 		default:
 			return d.Errf("unrecognized subdirective %q", d.Val())
 		}
