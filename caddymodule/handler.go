@@ -76,6 +76,8 @@ type Handler struct {
 	audit     *auditor
 	// withdrawProfile takes the profile published for dcr_discovery back (see dcrProfiles).
 	withdrawProfile func()
+	// withdrawRegistry takes the registry published for admin.api.dcr back (see dcrRegistries).
+	withdrawRegistry func()
 }
 
 // CaddyModule returns the Caddy module information.
@@ -136,6 +138,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.registrar, _ = mod.(dcr.Registrar); h.registrar == nil {
 		return fmt.Errorf("registrar module %T is not a dcr.Registrar", mod)
 	}
+	h.withdrawRegistry = dcrRegistries.publishHandler(ctx, h)
 	return nil
 }
 
@@ -232,6 +235,9 @@ func (h *Handler) Validate() error {
 func (h *Handler) Cleanup() error {
 	if h.withdrawProfile != nil {
 		h.withdrawProfile()
+	}
+	if h.withdrawRegistry != nil {
+		h.withdrawRegistry()
 	}
 	return nil
 }

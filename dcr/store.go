@@ -39,6 +39,10 @@ type RegistrationStore interface {
 	ListBySoftware(ctx context.Context, softwareID string) ([]string, error)
 	// ListByOrg returns the client_ids of live registrations of an org_id.
 	ListByOrg(ctx context.Context, orgID string) ([]string, error)
+	// List returns one page of the registrations q selects (see ListQuery): from the
+	// software_id or org_id index when q names one, never by reading every record then.
+	// A query that fails q.Validate is refused with that error.
+	List(ctx context.Context, q ListQuery) (ListPage, error)
 }
 
 // OnceStore remembers keys for a while: replay caches (jti) and consumed tokens.

@@ -2,6 +2,8 @@ package storetest_test
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -110,6 +112,20 @@ func (s *referenceStore) ListBySoftware(_ context.Context, softwareID string) ([
 
 func (s *referenceStore) ListByOrg(_ context.Context, orgID string) ([]string, error) {
 	return s.list(func(r *dcr.Registration) bool { return r.OrgID == orgID }), nil
+}
+
+func (s *referenceStore) List(_ context.Context, q dcr.ListQuery) (dcr.ListPage, error) {
+	if err := q.Validate(); err != nil {
+		return dcr.ListPage{}, err
+	}
+	s.mu.Lock()
+	recs := make([]*dcr.Registration, 0, len(s.recs))
+	for _, rec := range s.recs {
+		recs = append(recs, rec.Clone())
+	}
+	s.mu.Unlock()
+	slices.SortFunc(recs, func(a, b *dcr.Registration) int { return strings.Compare(a.ClientID, b.ClientID) })
+	return dcr.CollectPage(q, dcr.Records(recs))
 }
 
 func (s *referenceStore) Claim(_ context.Context, key string, ttl time.Duration) (bool, error) {

@@ -120,6 +120,11 @@ func loadRecord(tx *bbolt.Tx, key []byte) (*dcr.Registration, error) {
 	if data == nil {
 		return nil, dcr.ErrNotFound
 	}
+	return decodeRecord(key, data)
+}
+
+// decodeRecord decodes the stored record data at key.
+func decodeRecord(key, data []byte) (*dcr.Registration, error) {
 	var rec dcr.Registration
 	if err := json.Unmarshal(data, &rec); err != nil {
 		return nil, fmt.Errorf("bolt: decoding registration %q: %w", key, err)

@@ -1,0 +1,35 @@
+package caddymodule
+
+import (
+	"context"
+
+	"go.uber.org/zap"
+
+	"github.com/dcrgate/dcrgate/dcr"
+)
+
+// recordAdmin audits an operator's change through admin.api.dcr on the handler's audit logger
+// and as its Caddy event, with the operator's identity as actor.
+func (a *auditor) recordAdmin(ctx context.Context, op dcr.Operation, rec *dcr.Registration, actor string, status int, errCode string) {
+	if a == nil {
+		return
+	}
+	outcome := outcomeOf(status)
+	fields := []zap.Field{
+		zap.String("operation", string(op)), zap.String("client_id", rec.ClientID),
+		zap.String("software_id", rec.SoftwareID), zap.String("org_id", rec.OrgID),
+		zap.String("actor", actor), zap.String("via", "admin_api"), zap.Int("status", status), zap.String("outcome", outcome),
+	}
+	if errCode != "" {
+		fields = append(fields, zap.String("error", errCode))
+		a.log.Warn("dcr admin "+string(op)+" refused", fields...)
+		return
+	}
+	a.log.Info("dcr admin "+string(op), fields...)
+	if a.events != nil && op == dcr.OpDelete {
+		a.events.Emit(a.ctx, EventDeleted, map[string]any{
+			"operation": string(op), "client_id": rec.ClientID, "software_id": rec.SoftwareID, "org_id": rec.OrgID,
+			"actor": actor, "via": "admin_api", "status": status, "outcome": outcome,
+		})
+	}
+}
