@@ -59,6 +59,10 @@ func parseCaddyfile(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error)
 //
 //	    storage <name> [{ ... }]         # dcr.storage.*; default bolt
 //	    registrar <name> [{ ... }]       # dcr.registrars.*; default local
+//	    history {                        # what admin.api.dcr shows of each client
+//	        max_events <n>               # per client and per software_id; default 100
+//	        max_age <duration>           # default 720h
+//	    }
 //	}
 //
 // The directive takes no matcher: it claims only its endpoint paths and passes every other
@@ -107,6 +111,10 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			h.MaxBodySize = n
 		case "profile":
 			if err := h.unmarshalProfile(d); err != nil {
+				return err
+			}
+		case "history":
+			if err := h.unmarshalHistory(d); err != nil {
 				return err
 			}
 		case "storage", "registrar":
