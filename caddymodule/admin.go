@@ -29,6 +29,7 @@ func init() {
 //	GET    /dcr/clients                     registrations, filtered, one page at a time
 //	GET    /dcr/clients/{client_id}         one registration (never a secret, token or hash)
 //	DELETE /dcr/clients/{client_id}         delete one (local registrar)
+//	GET    /dcr/clients/{client_id}/history its lifecycle and its software_id's rejections
 //
 // With several dcr handlers, ?endpoint= (and ?server=) choose one; with one, it is the default.
 type AdminAPI struct {
@@ -98,6 +99,11 @@ func (a *AdminAPI) route(r *http.Request) (int, any) {
 			return a.delete(r, parts[1])
 		}
 		return 0, adminMethodNotAllowed(r)
+	case parts[0] == "clients" && len(parts) == 3 && parts[1] != "" && parts[2] == "history":
+		if r.Method != http.MethodGet {
+			return 0, adminMethodNotAllowed(r)
+		}
+		return a.history(r, parts[1])
 	}
 	return 0, &adminError{http.StatusNotFound, "not_found", "no such admin API resource: " + r.URL.Path}
 }
@@ -290,6 +296,51 @@ func (a *AdminAPI) delete(r *http.Request, clientID string) (int, any) {
 	}
 	reg.audit.recordAdmin(r.Context(), dcr.OpDelete, rec, actor, http.StatusOK, "")
 	return http.StatusOK, map[string]any{"client_id": clientID, "status": statusDeleted}
+}
+
+// history answers a client's lifecycle events and the rejections of its software_id, within
+// the handler's retention. A deleted client still has its history; its software_id is then
+// taken from the history itself.
+func (a *AdminAPI) history(r *http.Request, clientID string) (int, any) {
+	params := r.URL.Query()
+	if aerr := onlyParams(params); aerr != nil {
+		return 0, aerr
+	}
+	reg, aerr := a.registry(params)
+	if aerr != nil {
+		return 0, aerr
+	}
+	since := time.Now().Add(-reg.Retention.WithDefaults().MaxAge)
+	events, err := reg.Store.History(r.Context(), dcr.HistoryOfClient, clientID, since)
+	if err != nil {
+		return 0, storeUnavailable(err)
+	}
+	softwareID, status := "", statusDeleted
+	rec, err := reg.Store.Get(r.Context(), clientID)
+	switch {
+	case err == nil:
+		softwareID, status = rec.SoftwareID, statusLive
+	case !errors.Is(err, dcr.ErrNotFound):
+		return 0, storeUnavailable(err)
+	case len(events) == 0:
+		return 0, &adminError{http.StatusNotFound, "not_found", "no registration and no history with client_id " + strconv.Quote(clientID)}
+	default:
+		softwareID = events[len(events)-1].SoftwareID
+	}
+	rejections := []dcr.HistoryEvent{}
+	if softwareID != "" {
+		if rejections, err = reg.Store.History(r.Context(), dcr.HistoryOfSoftware, softwareID, since); err != nil {
+			return 0, storeUnavailable(err)
+		}
+	}
+	if events == nil {
+		events = []dcr.HistoryEvent{}
+	}
+	if rejections == nil {
+		rejections = []dcr.HistoryEvent{}
+	}
+	return http.StatusOK, map[string]any{"client_id": clientID, "software_id": softwareID, "status": status,
+		"events": events, "rejections": rejections}
 }
 
 // maxAdminRetries bounds the re-reads of a record that changes while it is deleted.

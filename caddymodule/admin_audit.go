@@ -26,6 +26,10 @@ func (a *auditor) recordAdmin(ctx context.Context, op dcr.Operation, rec *dcr.Re
 		return
 	}
 	a.log.Info("dcr admin "+string(op), fields...)
+	if op == dcr.OpDelete {
+		a.history.add(ctx, map[string]any{"operation": string(op), "client_id": rec.ClientID,
+			"software_id": rec.SoftwareID, "org_id": rec.OrgID, "status": status}, EventDeleted, actor)
+	}
 	if a.events != nil && op == dcr.OpDelete {
 		a.events.Emit(a.ctx, EventDeleted, map[string]any{
 			"operation": string(op), "client_id": rec.ClientID, "software_id": rec.SoftwareID, "org_id": rec.OrgID,

@@ -33,7 +33,9 @@ type publishedRegistry struct {
 	RegistrarID string
 	Store       dcr.Store
 	Registrar   dcr.Registrar
-	audit       *auditor
+	// Retention bounds the history the handler keeps.
+	Retention dcr.HistoryRetention
+	audit     *auditor
 }
 
 // localRegistrar reports whether the registrar keeps the registry itself, so that deleting a
@@ -54,7 +56,7 @@ func (d *registryDirectory) publishHandler(ctx caddy.Context, h *Handler) (withd
 		id = string(m.CaddyModule().ID)
 	}
 	return d.add(&publishedRegistry{Server: srv.Name(), Endpoint: h.Endpoint, RegistrarID: id,
-		Store: h.store, Registrar: h.registrar, audit: h.audit})
+		Store: h.store, Registrar: h.registrar, Retention: h.historyRetention(), audit: h.audit})
 }
 
 // add records e and returns the function that withdraws it (once).

@@ -29,6 +29,8 @@ type auditor struct {
 	log    *zap.Logger
 	events *caddyevents.App
 	ctx    caddy.Context
+	// history keeps the lifecycle events and rejections in the store (see historyKeeper).
+	history *historyKeeper
 }
 
 // record is called once per DCR call, after the answer is known. clientID is the path's, or
@@ -86,6 +88,7 @@ func (a *auditor) record(x *dcr.Exchange, clientID string, status int, e *dcr.Er
 			a.log.Debug("dcr read", fields...)
 		}
 	}
+	a.history.add(requestContext(x), data, event, "")
 	if event != "" && a.events != nil {
 		a.events.Emit(a.ctx, event, data)
 	}

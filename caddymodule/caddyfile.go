@@ -61,6 +61,10 @@ func parseCaddyfile(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error)
 //
 //	    storage <name> [{ ... }]         # dcr.storage.* (JSON "storage": {"storage": "<name>"}); default bolt
 //	    registrar <name> [{ ... }]       # dcr.registrars.* (JSON "registrar": {"registrar": "<name>"}); default local
+//	    history {                        # what admin.api.dcr shows of each client
+//	        max_events <n>               # per client and per software_id; default 100
+//	        max_age <duration>           # default 720h
+//	    }
 //	}
 //
 // Every option is named as its JSON field. The previous release's names still adapt, with a
@@ -108,6 +112,10 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			h.MaxBodySize = n
 		case "profile":
 			if err := h.unmarshalProfile(d); err != nil {
+				return err
+			}
+		case "history":
+			if err := h.unmarshalHistory(d); err != nil {
 				return err
 			}
 		case "storage", "registrar":

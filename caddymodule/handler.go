@@ -60,6 +60,8 @@ type Handler struct {
 	StorageRaw json.RawMessage `json:"storage,omitempty" caddy:"namespace=dcr.storage inline_key=storage"`
 	// RegistrarRaw turns checked requests into registrations (dcr.registrars.*); default local.
 	RegistrarRaw json.RawMessage `json:"registrar,omitempty" caddy:"namespace=dcr.registrars inline_key=registrar"`
+	// History bounds the per-client and per-software histories admin.api.dcr shows.
+	History *HistoryConfig `json:"history,omitempty"`
 
 	// endpointMatcher is Caddy's path matcher for {endpoint} and {endpoint}/*: every path
 	// it takes is a DCR path (see route.go), so that no spelling of the endpoint that a
@@ -138,6 +140,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.registrar, _ = mod.(dcr.Registrar); h.registrar == nil {
 		return fmt.Errorf("registrar module %T is not a dcr.Registrar", mod)
 	}
+	h.audit.history = &historyKeeper{store: h.store, keep: h.historyRetention(), logger: h.logger}
 	h.withdrawRegistry = dcrRegistries.publishHandler(ctx, h)
 	return nil
 }

@@ -19,6 +19,7 @@ var (
 type Store interface {
 	RegistrationStore
 	OnceStore
+	HistoryStore
 }
 
 // RegistrationStore holds registration records.

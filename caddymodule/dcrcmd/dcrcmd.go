@@ -26,7 +26,7 @@ const (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "dcr",
-		Usage: "<sandbox init|sandbox add-tpp|sandbox revoke|register|get|update|delete|policy eval|policy input|store migrate> [flags]",
+		Usage: "<sandbox init|sandbox add-tpp|sandbox revoke|register|get|update|delete|policy eval|policy input|store migrate|clients list|clients show|clients delete|clients history> [flags]",
 		Short: "Open Banking DCR tools: sandbox trust setup and a TPP client",
 		Long: `
 Tools around Open Banking UK Dynamic Client Registration v3.2.
@@ -39,6 +39,9 @@ transport certificate (the CA's CRL) or signing key (its revoked key sets).
 
 'caddy dcr store migrate --from caddy --to bolt' copies the registry of the caddy
 store (Caddy storage) into the embedded bolt store, the default since it replaced it.
+
+'caddy dcr clients list|show|delete|history' are the operator's view of the
+registry over Caddy's admin API (admin.api.dcr; --address as for 'caddy reload').
 
 'caddy dcr register|get|update|delete' act as a TPP: they sign an OB registration
 request with the TPP's key, send it over mTLS, print the status and the JSON body,
@@ -76,7 +79,7 @@ func configure(cmd *cobra.Command, code *int) {
 	cmd.Args = cobra.ArbitraryArgs
 	cmd.RunE = x.group
 
-	cmd.AddCommand(newSandboxCmd(x), newRegisterCmd(x), newGetCmd(x), newUpdateCmd(x), newDeleteCmd(x), newPolicyCmd(x), newStoreCmd(x))
+	cmd.AddCommand(newSandboxCmd(x), newRegisterCmd(x), newGetCmd(x), newUpdateCmd(x), newDeleteCmd(x), newPolicyCmd(x), newStoreCmd(x), newClientsCmd(x))
 	silence(cmd)
 }
 

@@ -98,7 +98,7 @@ func TestRegisteredWithCaddy(t *testing.T) {
 	for _, c := range root.Commands() {
 		names[c.Name()] = true
 	}
-	for _, n := range []string{"sandbox", "register", "get", "update", "delete"} {
+	for _, n := range []string{"sandbox", "register", "get", "update", "delete", "clients"} {
 		if !names[n] {
 			t.Errorf("subcommand %s missing", n)
 		}

@@ -33,13 +33,14 @@ func TestNewRegistrationIsDeterministic(t *testing.T) {
 }
 
 type referenceStore struct {
-	mu   sync.Mutex
-	recs map[string]*dcr.Registration
-	once map[string]time.Time
+	mu      sync.Mutex
+	recs    map[string]*dcr.Registration
+	once    map[string]time.Time
+	history map[string][]dcr.HistoryEvent
 }
 
 func newReferenceStore() *referenceStore {
-	return &referenceStore{recs: map[string]*dcr.Registration{}, once: map[string]time.Time{}}
+	return &referenceStore{recs: map[string]*dcr.Registration{}, once: map[string]time.Time{}, history: map[string][]dcr.HistoryEvent{}}
 }
 
 func (s *referenceStore) Create(_ context.Context, rec *dcr.Registration) error {
@@ -126,6 +127,20 @@ func (s *referenceStore) List(_ context.Context, q dcr.ListQuery) (dcr.ListPage,
 	s.mu.Unlock()
 	slices.SortFunc(recs, func(a, b *dcr.Registration) int { return strings.Compare(a.ClientID, b.ClientID) })
 	return dcr.CollectPage(q, dcr.Records(recs))
+}
+
+func (s *referenceStore) AppendHistory(_ context.Context, kind dcr.HistoryKind, id string, ev dcr.HistoryEvent, keep dcr.HistoryRetention) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := string(kind) + "\x00" + id
+	s.history[k] = dcr.TrimHistory(append(s.history[k], ev), keep, ev.Time)
+	return nil
+}
+
+func (s *referenceStore) History(_ context.Context, kind dcr.HistoryKind, id string, since time.Time) ([]dcr.HistoryEvent, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return dcr.Since(slices.Clone(s.history[string(kind)+"\x00"+id]), since), nil
 }
 
 func (s *referenceStore) Claim(_ context.Context, key string, ttl time.Duration) (bool, error) {

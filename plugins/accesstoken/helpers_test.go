@@ -175,6 +175,7 @@ func mustProvision(t *testing.T, config string) *AccessToken {
 // onceStore is an in-memory dcr.OnceStore; the registration methods are not used here.
 type onceStore struct {
 	dcr.RegistrationStore
+	dcr.HistoryStore
 	mu   sync.Mutex
 	keys map[string]time.Duration
 	err  error

@@ -24,8 +24,9 @@ var (
 	bucketOnce          = []byte("once")
 	bucketOnceExpiry    = []byte("once_expiry")
 	bucketMeta          = []byte("meta")
+	bucketHistory       = []byte("history")
 
-	allBuckets = [][]byte{bucketRegistrations, bucketSoftware, bucketOrg, bucketOnce, bucketOnceExpiry, bucketMeta}
+	allBuckets = [][]byte{bucketRegistrations, bucketSoftware, bucketOrg, bucketOnce, bucketOnceExpiry, bucketMeta, bucketHistory}
 )
 
 var (

@@ -11,6 +11,7 @@
 //	once           sha256(key)                        -> expiry (uint64 big-endian Unix ns)
 //	once_expiry    expiry || sha256(key)              -> ""  (TTL order, for the sweeper)
 //	meta           "schema", "migrated_from_caddy"    -> bookkeeping
+//	history        sha256(kind, id) || time || seq    -> a history event (JSON), bounded
 //
 // One-time keys are stored hashed: they can be consumed bearer tokens, which must not sit in
 // the file in the clear. The hash is the one storage/caddystorage names its keys by, so a

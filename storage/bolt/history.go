@@ -1,0 +1,89 @@
+package bolt
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/dcrgate/dcrgate/dcr"
+)
+
+// historyPrefix is the key range of one history: the SHA-256 of its kind and id (fixed
+// length, so one history's range cannot reach into another's). An event's key continues with
+// its time (Unix ns, big-endian) and the bucket's next sequence number, so keys sort by time
+// and two events of the same nanosecond stay two.
+func historyPrefix(kind dcr.HistoryKind, id string) []byte {
+	sum := sha256.Sum256([]byte(string(kind) + "\x00" + id))
+	return sum[:]
+}
+
+// AppendHistory stores ev and trims the history, in one transaction.
+func (s *Store) AppendHistory(ctx context.Context, kind dcr.HistoryKind, id string, ev dcr.HistoryEvent, keep dcr.HistoryRetention) error {
+	keep = keep.WithDefaults()
+	data, err := json.Marshal(ev)
+	if err != nil {
+		return fmt.Errorf("bolt: encoding a history event: %w", err)
+	}
+	prefix := historyPrefix(kind, id)
+	return s.db.commit.do(func(tx *bbolt.Tx) (error, error) {
+		b := tx.Bucket(bucketHistory)
+		seq, err := b.NextSequence()
+		if err != nil {
+			return nil, err
+		}
+		key := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(bytes.Clone(prefix), uint64(ev.Time.UnixNano())), seq)
+		if err := b.Put(key, data); err != nil {
+			return nil, fmt.Errorf("bolt: storing a history event: %w", err)
+		}
+		return nil, trimHistory(b, prefix, keep, ev.Time)
+	})
+}
+
+// trimHistory deletes the events of prefix older than keep.MaxAge before now and those
+// beyond the newest keep.MaxEvents. A history holds at most MaxEvents+1 events here, so
+// walking it is bounded.
+func trimHistory(b *bbolt.Bucket, prefix []byte, keep dcr.HistoryRetention, now time.Time) error {
+	cutoff := uint64(now.Add(-keep.MaxAge).UnixNano())
+	var keys [][]byte
+	c := b.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		keys = append(keys, bytes.Clone(k))
+	}
+	drop := max(len(keys)-keep.MaxEvents, 0)
+	for i, k := range keys {
+		if i >= drop && binary.BigEndian.Uint64(k[len(prefix):]) >= cutoff {
+			continue
+		}
+		if err := b.Delete(k); err != nil {
+			return fmt.Errorf("bolt: trimming a history: %w", err)
+		}
+	}
+	return nil
+}
+
+// History returns the events of (kind, id) at or after since, oldest first.
+func (s *Store) History(ctx context.Context, kind dcr.HistoryKind, id string, since time.Time) ([]dcr.HistoryEvent, error) {
+	prefix := historyPrefix(kind, id)
+	var events []dcr.HistoryEvent
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(bucketHistory).Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			var ev dcr.HistoryEvent
+			if err := json.Unmarshal(v, &ev); err != nil {
+				return fmt.Errorf("bolt: decoding a history event: %w", err)
+			}
+			events = append(events, ev)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return dcr.Since(events, since), nil
+}
