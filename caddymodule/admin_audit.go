@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"context"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -27,6 +28,7 @@ func (a *auditor) recordAdmin(ctx context.Context, op dcr.Operation, rec *dcr.Re
 	}
 	a.log.Info("dcr admin "+string(op), fields...)
 	if op == dcr.OpDelete {
+		registryCounts.count(time.Now(), EventDeleted, "")
 		a.history.add(ctx, map[string]any{"operation": string(op), "client_id": rec.ClientID,
 			"software_id": rec.SoftwareID, "org_id": rec.OrgID, "status": status}, EventDeleted, actor)
 	}

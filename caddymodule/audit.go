@@ -88,6 +88,8 @@ func (a *auditor) record(x *dcr.Exchange, clientID string, status int, e *dcr.Er
 			a.log.Debug("dcr read", fields...)
 		}
 	}
+	errCode, _ := data["error"].(string)
+	registryCounts.count(time.Now(), event, errCode)
 	a.history.add(requestContext(x), data, event, "")
 	if event != "" && a.events != nil {
 		a.events.Emit(a.ctx, event, data)
