@@ -38,7 +38,12 @@
     for (const s of selectors) if (params.get(s)) q.set(s, params.get(s));
     for (const [k, v] of Object.entries(query || {})) q.set(k, v);
     const qs = q.toString();
-    const resp = await fetch("api/" + path + (qs ? "?" + qs : ""), { headers: { Accept: "application/json" } });
+    // Resolved against the page without its userinfo: a page opened as https://user:pass@host/
+    // would otherwise give URLs that fetch refuses; the browser's auth cache authenticates.
+    const url = new URL("api/" + path + (qs ? "?" + qs : ""), location.href);
+    url.username = "";
+    url.password = "";
+    const resp = await fetch(url, { headers: { Accept: "application/json" } });
     let body = null;
     try { body = await resp.json(); } catch (e) { /* not JSON: reported below */ }
     if (!resp.ok) {
@@ -125,7 +130,7 @@
       for (const c of clients) {
         const link = el("a", c.client_id);
         link.href = pageURL({ client: c.client_id });
-        const tr = row([link, c.client_name || "", c.org_id, c.software_id, c.token_endpoint_auth_method || "",
+        const tr = row([link, clientName(c), c.org_id, c.software_id, c.token_endpoint_auth_method || "",
           c.status, fmtTime(c.issued_at), fmtTime(c.updated_at)]);
         tr.dataset.clientId = c.client_id;
         tr.dataset.orgId = c.org_id;
@@ -150,6 +155,11 @@
     } catch (err) {
       showError(status, err);
     }
+  }
+
+  // clientName is the registered client_name, else the software statement's.
+  function clientName(c) {
+    return c.client_name || (c.ssa_claims && typeof c.ssa_claims.software_client_name === "string" ? c.ssa_claims.software_client_name : "");
   }
 
   // filterRows hides the rows of the loaded page that do not contain text (any cell).
@@ -181,6 +191,10 @@
         if (c[key] === undefined || c[key] === null || c[key] === "") continue;
         dl.appendChild(el("dt", label));
         dl.appendChild(el("dd", key.endsWith("_at") ? fmtTime(c[key]) : c[key]));
+      }
+      if (!c.client_name && clientName(c)) {
+        dl.appendChild(el("dt", "software_client_name"));
+        dl.appendChild(el("dd", clientName(c)));
       }
       $("detail-metadata").textContent = JSON.stringify(c.metadata || {}, null, 2);
       $("detail-ssa").textContent = JSON.stringify(c.ssa_claims || {}, null, 2);
@@ -235,6 +249,10 @@
           col.appendChild(seg);
         }
         chart.appendChild(col);
+      }
+      if (c.buckets.length > 0) {
+        $("axis-from").textContent = fmtTime(c.buckets[0].start);
+        $("axis-to").textContent = fmtTime(c.buckets[c.buckets.length - 1].start);
       }
       const tbody = $("count-errors").tBodies[0];
       const codes = Object.entries(c.totals.errors || {}).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
