@@ -36,7 +36,7 @@ func chromium(t *testing.T, url, screenshot string) string {
 		"--ignore-certificate-errors",
 		"--virtual-time-budget=10000"}
 	if screenshot != "" {
-		args = append(args, "--screenshot="+screenshot, "--window-size=1360,960", "--hide-scrollbars")
+		args = append(args, "--screenshot="+screenshot, "--window-size=1480,900", "--hide-scrollbars")
 	} else {
 		args = append(args, "--dump-dom")
 	}
