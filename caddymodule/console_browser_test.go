@@ -52,8 +52,9 @@ func chromium(t *testing.T, url, screenshot string) string {
 
 // The console in a real browser, through the real gateway: two orgs register over mTLS, one
 // client is updated; the page behind basic_auth lists both, filters by org from its URL,
-// shows a client's history and counts the outcomes. On the admin endpoint, a browser is
-// refused until the admin origins allow a navigation without Origin or Referer.
+// shows a client's history and counts the outcomes (an operator's delete too, across a
+// reload). On the admin endpoint, a browser is refused until the admin origins allow a
+// navigation without Origin or Referer.
 func TestConsoleInChromium(t *testing.T) {
 	gatewaytest.SkipInShortMode(t, "the gateway and chromium")
 	hash, err := bcrypt.GenerateFromPassword([]byte("console-pass"), bcrypt.MinCost)
@@ -180,12 +181,34 @@ func TestConsoleInChromium(t *testing.T) {
 	var counts struct {
 		Scope  string `json:"scope"`
 		Totals struct {
-			Registered, Updated, Rejected int
+			Registered, Updated, Deleted, Rejected int
 		} `json:"totals"`
 	}
 	getJSON(t, admin+"/dcr/counts", &counts)
 	if counts.Scope != "process" || counts.Totals.Registered != 2 || counts.Totals.Updated != 1 || counts.Totals.Rejected != 1 {
 		t.Errorf("GET /dcr/counts = %+v", counts)
+	}
+	// An operator's delete is counted; a reload keeps the counts.
+	req, err := http.NewRequest(http.MethodDelete, admin+"/dcr/clients/"+regs[1].clientID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("DELETE /dcr/clients/%s = %d", regs[1].clientID, resp.StatusCode)
+	}
+	if out, err := g.Command("reload", "--force", "--config", filepath.Join(g.Dir, "Caddyfile"), "--adapter", "caddyfile",
+		"--address", fmt.Sprintf("127.0.0.1:%d", adminPort)).CombinedOutput(); err != nil {
+		t.Fatalf("caddy reload: %v\n%s", err, out)
+	}
+	counts.Totals.Registered, counts.Totals.Updated, counts.Totals.Rejected = 0, 0, 0
+	getJSON(t, admin+"/dcr/counts", &counts)
+	if counts.Totals.Registered != 2 || counts.Totals.Updated != 1 || counts.Totals.Deleted != 1 || counts.Totals.Rejected != 1 {
+		t.Errorf("GET /dcr/counts after a delete and a reload = %+v", counts)
 	}
 
 	// A browser on the admin endpoint: its navigation has neither Origin nor Referer, and
@@ -203,8 +226,11 @@ func TestConsoleInChromium(t *testing.T) {
 	g.WriteCaddyfile(strings.Replace(g.Caddyfile, adminLine, fmt.Sprintf("%s {\n\t\torigins \"\" 127.0.0.1:%d localhost:%d\n\t}", adminLine, adminPort, adminPort), 1))
 	g.Restart()
 	dom = chromium(t, admin+"/dcr/console/", "")
-	if !strings.Contains(dom, `data-ready="true"`) || !has(dom, regs[0].clientID) || !has(dom, regs[1].clientID) {
-		t.Fatalf("the admin endpoint's console with origins \"\" does not list both clients:\n%s", dom)
+	if !strings.Contains(dom, `data-ready="true"`) || !has(dom, regs[0].clientID) || has(dom, regs[1].clientID) {
+		t.Fatalf("the admin endpoint's console with origins \"\" does not list the live client only:\n%s", dom)
+	}
+	if dom := chromium(t, admin+"/dcr/console/?status=deleted", ""); !has(dom, regs[1].clientID) || has(dom, regs[0].clientID) {
+		t.Fatalf("the admin endpoint's console does not list the deleted client under ?status=deleted:\n%s", dom)
 	}
 	// The counts are the process's: the restarted gateway starts again.
 	if !strings.Contains(dom, `<td id="count-registered">0</td>`) {
