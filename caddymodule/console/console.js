@@ -38,7 +38,7 @@
     for (const s of selectors) if (params.get(s)) q.set(s, params.get(s));
     for (const [k, v] of Object.entries(query || {})) q.set(k, v);
     const qs = q.toString();
-    // Resolved against the page without its userinfo: a page opened as https://user:pass@host/
+    // Resolved against the page without its userinfo: a page opened as user:pass@host/console/
     // would otherwise give URLs that fetch refuses; the browser's auth cache authenticates.
     const url = new URL("api/" + path + (qs ? "?" + qs : ""), location.href);
     url.username = "";
