@@ -100,6 +100,13 @@ type Protection interface {
 	Protect(ctx context.Context, x *Exchange, reg Registry) (Result, error)
 }
 
+// Companions is a protection that also runs steps in phases other than its own, as one
+// configuration: signed_request looks the registering key up in its revoked key sets on
+// management calls, in authenticate. The handler adds them right after the protection.
+type Companions interface {
+	CompanionSteps() []Step
+}
+
 // Result is what a protection returns for the handler to record: each verified field is
 // owned by one phase (returned in another, it fails the call) and copied into the Exchange
 // field of the same name when that phase ends.
