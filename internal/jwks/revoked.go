@@ -27,7 +27,14 @@ type Listed struct {
 
 // Thumbprint is the RFC 7638 SHA-256 thumbprint of key, base64url without padding: the name
 // of a key that does not depend on its kid.
-func Thumbprint(key jwk.Key) (string, error) {
+func Thumbprint(key jwk.Key) (tp string, err error) {
+	// jwx panics on some malformed keys (an EC point larger than its curve); a key that
+	// cannot be named is an error, never a crash.
+	defer func() {
+		if r := recover(); r != nil {
+			tp, err = "", fmt.Errorf("jwks: thumbprint of key %q: malformed key", clip(key.KeyID()))
+		}
+	}()
 	sum, err := key.Thumbprint(crypto.SHA256)
 	if err != nil {
 		return "", fmt.Errorf("jwks: thumbprint of key %q: %w", clip(key.KeyID()), err)
@@ -76,7 +83,7 @@ func (f *Fetcher) RevokedSet(ctx context.Context, url string) ([]Listed, error) 
 }
 
 // parseRevoked reads a revoked key set: a {"keys": [...]} JWK Set, possibly empty, of at most
-// MaxRevokedKeys keys, each a JWK whose thumbprint can be computed.
+// MaxRevokedKeys keys, each a valid JWK whose thumbprint can be computed.
 func parseRevoked(data []byte) ([]Listed, error) {
 	var shape struct {
 		Keys []json.RawMessage `json:"keys"`
@@ -93,6 +100,9 @@ func parseRevoked(data []byte) ([]Listed, error) {
 	listed := make([]Listed, 0, len(shape.Keys))
 	for i, raw := range shape.Keys {
 		key, err := jwk.ParseKey(raw)
+		if err == nil {
+			err = key.Validate()
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%w: revoked key %d: %v", ErrInvalidSet, i, err)
 		}

@@ -96,3 +96,28 @@ func TestParseRevoked(t *testing.T) {
 		})
 	}
 }
+
+func FuzzParseRevoked(f *testing.F) {
+	f.Add(setJSON(f, newTestKey(f, "k1")))
+	f.Add([]byte(`{"keys":[]}`))
+	f.Add([]byte(`{"keys":[{"kty":"RSA","kid":"r","n":"AQAB","e":"AQAB"}]}`))
+	f.Add([]byte(`{"keys":[{"kty":"oct","k":"AAAA"}]}`))
+	f.Add([]byte(`{"keys":null}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		listed, err := parseRevoked(data)
+		if err != nil {
+			if !errors.Is(err, ErrInvalidSet) {
+				t.Fatalf("error does not wrap ErrInvalidSet: %v", err)
+			}
+			return
+		}
+		if len(listed) > MaxRevokedKeys {
+			t.Fatalf("accepted %d keys", len(listed))
+		}
+		for _, l := range listed {
+			if l.Thumbprint == "" {
+				t.Fatal("a listed key without thumbprint")
+			}
+		}
+	})
+}
