@@ -118,6 +118,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			return fmt.Errorf("module %s is not a dcr.Protection (it needs Phase() dcr.Phase and Protect(ctx, *dcr.Exchange, dcr.Registry) (dcr.Result, error); see docs/architecture.md)", id)
 		}
 		h.protections = append(h.protections, dcr.Step{Name: id[strings.LastIndex(id, ".")+1:], Protection: p})
+		if c, ok := m.(dcr.Companions); ok {
+			h.protections = append(h.protections, c.CompanionSteps()...)
+		}
 	}
 	if err := h.addDefaultPolicy(ctx); err != nil {
 		return err

@@ -69,6 +69,9 @@ type Exchange struct {
 	RequestClaims map[string]any
 	// RequestKeyID is the kid that verified the request.
 	RequestKeyID string
+	// SigningKey is the key that verified the request (kid, thumbprint) and what its
+	// look-up in the SSA's revoked key sets found (verify_request, signed_request).
+	SigningKey *SigningKey
 
 	// Profile phase.
 
@@ -109,4 +112,10 @@ type SoftwareStatement struct {
 	Roles        []string
 	// RedirectURIs are the software_redirect_uris.
 	RedirectURIs []string
+	// RevokedKeySets are the software_jwks_revoked_endpoint and org_jwks_revoked_endpoint
+	// the SSA names, checked against the directory's hosts (none: nothing to look up).
+	RevokedKeySets []RevokedKeySet
+	// EmbeddedKeys is the SSA's software_jwks, when its directory allows embedded key sets
+	// and the SSA has no software_jwks_endpoint: the request's keys then come from it.
+	EmbeddedKeys jose.KeySource
 }

@@ -100,6 +100,13 @@ type Protection interface {
 	Protect(ctx context.Context, x *Exchange, reg Registry) (Result, error)
 }
 
+// Companions is a protection that also runs steps in phases other than its own, as one
+// configuration: signed_request looks the registering key up in its revoked key sets on
+// management calls, in authenticate. The handler adds them right after the protection.
+type Companions interface {
+	CompanionSteps() []Step
+}
+
 // Result is what a protection returns for the handler to record: each verified field is
 // owned by one phase (returned in another, it fails the call) and copied into the Exchange
 // field of the same name when that phase ends.
@@ -114,6 +121,8 @@ type Result struct {
 	// RequestClaims and RequestKeyID → the Exchange's (verify_request).
 	RequestClaims map[string]any
 	RequestKeyID  string
+	// SigningKey → Exchange.SigningKey (verify_request).
+	SigningKey *SigningKey
 	// Metadata and MetadataNames → the Exchange's (profile).
 	Metadata      map[string]any
 	MetadataNames map[string][]string
@@ -296,6 +305,7 @@ func record(ph Phase, steps []Step, results []Result, x *Exchange, pending *Pend
 			{"access token claims", PhaseAuthenticate, r.AccessTokenClaims != nil, func() { x.AccessTokenClaims = r.AccessTokenClaims }},
 			{"a software statement", PhaseVerifyStatement, r.SoftwareStatement != nil, func() { x.SoftwareStatement = r.SoftwareStatement }},
 			{"request claims", PhaseVerifyRequest, r.RequestClaims != nil || r.RequestKeyID != "", func() { x.RequestClaims, x.RequestKeyID = r.RequestClaims, r.RequestKeyID }},
+			{"the signing key", PhaseVerifyRequest, r.SigningKey != nil, func() { x.SigningKey = r.SigningKey }},
 			{"metadata", PhaseProfile, r.Metadata != nil || r.MetadataNames != nil, func() { x.Metadata, x.MetadataNames = r.Metadata, r.MetadataNames }},
 		}
 		for _, f := range fields {

@@ -98,6 +98,7 @@ func TestRunRefusesMisplacedResults(t *testing.T) {
 	}{
 		{"a software statement from authenticate", []Step{{"x", &step{phase: PhaseAuthenticate, result: Result{SoftwareStatement: &SoftwareStatement{}}}}}, PhaseAuthenticate, "x returned a software statement in phase authenticate"},
 		{"metadata from decide", []Step{{"x", &step{phase: PhaseDecide, result: Result{Metadata: map[string]any{}}}}}, PhaseDecide, "x returned metadata in phase decide"},
+		{"a signing key from authenticate", []Step{{"x", &step{phase: PhaseAuthenticate, result: Result{SigningKey: &SigningKey{}}}}}, PhaseAuthenticate, "x returned the signing key in phase authenticate (it belongs to verify_request)"},
 		{"a vote from decide", []Step{{"x", &step{phase: PhaseDecide, result: Result{Vote: Grant()}}}}, PhaseDecide, "x voted in phase decide"},
 		{"overrides from profile", []Step{{"x", &step{phase: PhaseProfile, result: Result{Overrides: map[string]any{"scope": "a"}}}}}, PhaseProfile, "metadata overrides in phase profile"},
 		{"two software statements", []Step{
@@ -117,6 +118,21 @@ func TestRunRefusesMisplacedResults(t *testing.T) {
 				t.Fatal("a misplaced result fails closed with 503")
 			}
 		})
+	}
+}
+
+func TestRunRecordsTheSigningKey(t *testing.T) {
+	k := &SigningKey{RegisteredKey: RegisteredKey{KeyID: "k1", RevokedKeySets: []RevokedKeySet{{Claim: ClaimOrgJWKSRevoked, URL: "https://x"}}}}
+	p, _ := NewPipeline(Step{"signed_request", &step{phase: PhaseVerifyRequest, result: Result{SigningKey: k}}})
+	x := &Exchange{}
+	if err := p.Run(context.Background(), PhaseVerifyRequest, x, nil, &Pending{}, nil); err != nil || x.SigningKey != k {
+		t.Fatalf("recorded %+v, %v", x.SigningKey, err)
+	}
+	// What a registrar stores is a copy, and nil without a key.
+	r := x.SigningKey.Registered()
+	r.RevokedKeySets[0].URL = "changed"
+	if k.RevokedKeySets[0].URL != "https://x" || (*SigningKey)(nil).Registered() != nil {
+		t.Fatal("Registered shares the revoked key sets")
 	}
 }
 

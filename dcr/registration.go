@@ -33,6 +33,11 @@ type Registration struct {
 	CertSubject    string `json:"cert_subject,omitempty"`
 	CertThumbprint string `json:"cert_thumbprint,omitempty"`
 
+	// SigningKey is the request-signing key of the registration (or of its last update) and
+	// its SSA's revoked key sets, which management calls look it up in again (none on
+	// registrations made before revoked keys were checked: nothing is looked up).
+	SigningKey *RegisteredKey `json:"signing_key,omitempty"`
+
 	// Backend holds what an upstream registrar needs to manage the client in the backend.
 	Backend map[string]any `json:"backend,omitempty"`
 
@@ -58,6 +63,11 @@ func (r *Registration) Clone() *Registration {
 		for k, v := range r.MetadataNames {
 			c.MetadataNames[k] = append([]string(nil), v...)
 		}
+	}
+	if r.SigningKey != nil {
+		k := *r.SigningKey
+		k.RevokedKeySets = append([]RevokedKeySet(nil), r.SigningKey.RevokedKeySets...)
+		c.SigningKey = &k
 	}
 	if r.DeletedAt != nil {
 		t := *r.DeletedAt

@@ -24,6 +24,16 @@ const (
 	DefaultLeeway = 30 * time.Second
 )
 
+// ClaimEmbeddedJWKS is the SSA claim of an embedded key set (see Directory.EmbeddedJWKS).
+const ClaimEmbeddedJWKS = "software_jwks"
+
+// Bounds of an embedded software_jwks: it is verified against on every request, so it is
+// kept to what a TPP needs (the SSA's size is bounded too, by the JWS size limit).
+const (
+	MaxEmbeddedKeys    = 10
+	MaxEmbeddedRSABits = 8192
+)
+
 // DefaultAlgorithms are the SSA signature algorithms accepted when none are configured.
 func DefaultAlgorithms() []string { return []string{"PS256", "ES256"} }
 
@@ -56,6 +66,9 @@ type Directory struct {
 	// (data.dcr.config.software_modes, see docs/policies.md); empty (the default) leaves it to
 	// the policy.
 	SoftwareModes []string
+	// EmbeddedJWKS lets this directory's SSAs carry the software's keys as software_jwks
+	// instead of a software_jwks_endpoint. Off by default: OB directory SSAs name an endpoint.
+	EmbeddedJWKS bool
 	// Keys verify the directory's SSA signatures. The caller opens them (a file, a URL, an
 	// inline set); New requires them.
 	Keys jose.KeySource

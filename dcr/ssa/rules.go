@@ -2,9 +2,13 @@ package ssa
 
 import (
 	"crypto/x509"
+	"encoding/json"
+	"math/big"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/lestrrat-go/jwx/v2/jwk"
 
 	"github.com/dcrgate/dcrgate/dcr"
 	"github.com/dcrgate/dcrgate/dcr/jwtclaims"
@@ -37,6 +41,7 @@ var Rules = []Rule{
 	{"software_roles", CheckSoftwareRoles},
 	{"software_redirect_uris", CheckSoftwareRedirectURIs},
 	{"software_jwks_endpoint", CheckJWKSEndpoint},
+	{"revoked key sets", CheckRevokedKeySets},
 	{"org_status", CheckOrgStatus},
 	{"software_mode", CheckSoftwareMode},
 	{"certificate_binding", CheckCertificateBinding},
@@ -106,8 +111,15 @@ func CheckSoftwareRedirectURIs(_ *Config, st Statement, out *dcr.SoftwareStateme
 
 // CheckJWKSEndpoint: software_jwks_endpoint is a required https URL on one of the directory's
 // JWKSHosts: the gateway fetches the request's keys from it, so a TPP cannot point it
-// anywhere it likes.
+// anywhere it likes. Where the directory allows embedded key sets (EmbeddedJWKS), an SSA
+// without software_jwks_endpoint may carry its keys as software_jwks instead (see
+// CheckEmbeddedJWKS); with both, the endpoint is used.
 func CheckJWKSEndpoint(_ *Config, st Statement, out *dcr.SoftwareStatement) *dcr.Error {
+	if _, present := st.Claims["software_jwks_endpoint"]; !present {
+		if _, embedded := st.Claims[ClaimEmbeddedJWKS]; embedded {
+			return CheckEmbeddedJWKS(st, out)
+		}
+	}
 	uri, derr := requiredString(st.Claims, "software_jwks_endpoint")
 	if derr != nil {
 		return derr
@@ -116,6 +128,66 @@ func CheckJWKSEndpoint(_ *Config, st Statement, out *dcr.SoftwareStatement) *dcr
 		return dcr.BadSoftwareStatement("software_jwks_endpoint is not allowed for directory %q: %v", st.Directory.Issuer, err)
 	}
 	out.JWKSURI = uri
+	return nil
+}
+
+// CheckEmbeddedJWKS: an SSA's software_jwks (a JWK Set carried in the SSA instead of a
+// software_jwks_endpoint) is accepted only from a directory that allows it (EmbeddedJWKS), and
+// is held to the rules of a published key set (jwks.ParseSet: public keys with kids, no
+// symmetric or private keys) and to the bounds of MaxEmbeddedKeys and MaxEmbeddedRSABits. The
+// request's algorithm allow-list still applies when the keys verify it.
+func CheckEmbeddedJWKS(st Statement, out *dcr.SoftwareStatement) *dcr.Error {
+	if !st.Directory.EmbeddedJWKS {
+		return dcr.BadSoftwareStatement("directory %q does not allow an embedded software_jwks: the software statement must name a software_jwks_endpoint", st.Directory.Issuer)
+	}
+	raw, err := json.Marshal(st.Claims[ClaimEmbeddedJWKS])
+	if err != nil {
+		return dcr.BadSoftwareStatement("software_jwks is not a JSON Web Key Set")
+	}
+	var shape struct {
+		Keys []json.RawMessage `json:"keys"`
+	}
+	if json.Unmarshal(raw, &shape) != nil {
+		return dcr.BadSoftwareStatement("software_jwks is not a JSON Web Key Set")
+	}
+	if len(shape.Keys) > MaxEmbeddedKeys {
+		return dcr.BadSoftwareStatement("software_jwks holds %d keys, the limit is %d", len(shape.Keys), MaxEmbeddedKeys)
+	}
+	set, err := jwks.ParseSet(raw)
+	if err != nil {
+		return dcr.BadSoftwareStatement("software_jwks is not usable: %v", err)
+	}
+	for i := range set.Len() {
+		key, _ := set.Key(i)
+		if rsaKey, ok := key.(jwk.RSAPublicKey); ok {
+			if bits := new(big.Int).SetBytes(rsaKey.N()).BitLen(); bits > MaxEmbeddedRSABits {
+				return dcr.BadSoftwareStatement("software_jwks key %q is RSA-%d, the limit is %d bits", clip(key.KeyID()), bits, MaxEmbeddedRSABits)
+			}
+		}
+	}
+	out.EmbeddedKeys = jwks.NewStatic(set)
+	return nil
+}
+
+// CheckRevokedKeySets: software_jwks_revoked_endpoint and org_jwks_revoked_endpoint, each
+// optional, are https URLs on one of the directory's JWKSHosts (the gateway fetches them,
+// like the key set); they are the revoked key sets the request-signing key is looked up in
+// (dcr/revokedkeys). An SSA without them names nothing to look up.
+func CheckRevokedKeySets(_ *Config, st Statement, out *dcr.SoftwareStatement) *dcr.Error {
+	out.RevokedKeySets = nil
+	for _, name := range []string{dcr.ClaimSoftwareJWKSRevoked, dcr.ClaimOrgJWKSRevoked} {
+		if _, present := st.Claims[name]; !present {
+			continue
+		}
+		uri, derr := requiredString(st.Claims, name)
+		if derr != nil {
+			return derr
+		}
+		if err := jwks.CheckURL(uri, st.Directory.JWKSHosts); err != nil {
+			return dcr.BadSoftwareStatement("%s is not allowed for directory %q: %v", name, st.Directory.Issuer, err)
+		}
+		out.RevokedKeySets = append(out.RevokedKeySets, dcr.RevokedKeySet{Claim: name, URL: uri})
+	}
 	return nil
 }
 

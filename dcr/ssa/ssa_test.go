@@ -8,8 +8,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -198,6 +200,18 @@ func TestRules(t *testing.T) {
 	num := func(d time.Duration) json.Number { return json.Number(fmt.Sprint(now.Add(d).Unix())) }
 	dir := &Directory{Issuer: "Dir", JWKSHosts: []string{"keys.example.com", "*.jwks.example.com"}}
 	modes := &Directory{Issuer: "Dir", JWKSHosts: []string{"keys.example.com"}, SoftwareModes: []string{"Live"}}
+	embedding := &Directory{Issuer: "Dir", JWKSHosts: []string{"keys.example.com"}, EmbeddedJWKS: true}
+	tppKeys := tppJWKS(t)
+	tooMany := map[string]any{"keys": func() []any {
+		keys := make([]any, MaxEmbeddedKeys+1)
+		for i := range keys {
+			k := maps.Clone(tppKeys["keys"].([]any)[0].(map[string]any))
+			k["kid"] = fmt.Sprint("k", i)
+			keys[i] = k
+		}
+		return keys
+	}()}
+	private := map[string]any{"keys": []any{map[string]any{"kty": "oct", "kid": "s", "k": "c2VjcmV0"}}}
 	cfg := Config{MaxAge: 24 * time.Hour}
 	cfg.SetDefaults()
 	cases := []struct {
@@ -238,6 +252,19 @@ func TestRules(t *testing.T) {
 		{"software_jwks_endpoint", map[string]any{"software_jwks_endpoint": "https://keys.example.com:8443/tpp.jwks"}, nil, dcr.CodeInvalidSoftwareStatement, "not allowed"},
 		{"software_jwks_endpoint", map[string]any{"software_jwks_endpoint": "https://user@keys.example.com/tpp.jwks"}, nil, dcr.CodeInvalidSoftwareStatement, "not allowed"},
 		{"software_jwks_endpoint", map[string]any{}, nil, dcr.CodeInvalidSoftwareStatement, "software_jwks_endpoint is required"},
+		{"software_jwks_endpoint", map[string]any{"software_jwks": tppKeys}, nil, dcr.CodeInvalidSoftwareStatement, `directory "Dir" does not allow an embedded software_jwks`},
+		{"software_jwks_endpoint", map[string]any{"software_jwks": tppKeys}, embedding, "", ""},
+		{"software_jwks_endpoint", map[string]any{"software_jwks": tppKeys, "software_jwks_endpoint": "https://evil.example.com/j"}, embedding, dcr.CodeInvalidSoftwareStatement, "software_jwks_endpoint is not allowed"},
+		{"software_jwks_endpoint", map[string]any{"software_jwks": "https://keys.example.com/j"}, embedding, dcr.CodeInvalidSoftwareStatement, "software_jwks is not a JSON Web Key Set"},
+		{"software_jwks_endpoint", map[string]any{"software_jwks": map[string]any{"keys": []any{}}}, embedding, dcr.CodeInvalidSoftwareStatement, "software_jwks is not usable"},
+		{"software_jwks_endpoint", map[string]any{"software_jwks": private}, embedding, dcr.CodeInvalidSoftwareStatement, "symmetric"},
+		{"software_jwks_endpoint", map[string]any{"software_jwks": tooMany}, embedding, dcr.CodeInvalidSoftwareStatement, fmt.Sprintf("holds %d keys, the limit is %d", MaxEmbeddedKeys+1, MaxEmbeddedKeys)},
+		{"software_jwks_endpoint", map[string]any{}, embedding, dcr.CodeInvalidSoftwareStatement, "software_jwks_endpoint is required"},
+		{"revoked key sets", map[string]any{}, nil, "", ""},
+		{"revoked key sets", map[string]any{"software_jwks_revoked_endpoint": "https://keys.example.com/r", "org_jwks_revoked_endpoint": "https://a.jwks.example.com/o"}, nil, "", ""},
+		{"revoked key sets", map[string]any{"software_jwks_revoked_endpoint": "https://elsewhere.example.com/r"}, nil, dcr.CodeInvalidSoftwareStatement, `software_jwks_revoked_endpoint is not allowed for directory "Dir"`},
+		{"revoked key sets", map[string]any{"org_jwks_revoked_endpoint": "http://keys.example.com/o"}, nil, dcr.CodeInvalidSoftwareStatement, "org_jwks_revoked_endpoint is not allowed"},
+		{"revoked key sets", map[string]any{"org_jwks_revoked_endpoint": 7}, nil, dcr.CodeInvalidSoftwareStatement, "org_jwks_revoked_endpoint is required and must be a non-empty string"},
 		{"org_status", map[string]any{"org_status": "Active"}, nil, "", ""},
 		{"org_status", map[string]any{"org_status": "Suspended"}, nil, "", ""},
 		{"org_status", map[string]any{"org_status": true}, nil, dcr.CodeInvalidSoftwareStatement, "org_status is required"},
@@ -272,6 +299,43 @@ func TestRules(t *testing.T) {
 		if !covered[r.Name] {
 			t.Errorf("rule %q has no case", r.Name)
 		}
+	}
+}
+
+// tppJWKS is TPP 1's published key set, as a decoded JSON claim.
+func tppJWKS(t *testing.T) map[string]any {
+	t.Helper()
+	data, err := os.ReadFile(sb.TPP(1).JWKSFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var set map[string]any
+	if err := json.Unmarshal(data, &set); err != nil {
+		t.Fatal(err)
+	}
+	return set
+}
+
+// TestRulesFillKeys: the key rules fill the embedded key set and the revoked key sets.
+func TestRulesFillKeys(t *testing.T) {
+	claims := map[string]any{"software_jwks": tppJWKS(t),
+		"software_jwks_revoked_endpoint": "https://keys.example.com/sw.revoked", "org_jwks_revoked_endpoint": "https://keys.example.com/org.revoked"}
+	out := &dcr.SoftwareStatement{}
+	st := Statement{Claims: claims, Directory: &Directory{Issuer: "Dir", JWKSHosts: []string{"keys.example.com"}, EmbeddedJWKS: true}}
+	for _, name := range []string{"software_jwks_endpoint", "revoked key sets"} {
+		if derr := rule(t, name).Check(&Config{}, st, out); derr != nil {
+			t.Fatalf("%s: %v", name, derr)
+		}
+	}
+	if out.JWKSURI != "" || out.EmbeddedKeys == nil {
+		t.Fatalf("embedded keys not filled: %+v", out)
+	}
+	if key, err := out.EmbeddedKeys.Key(context.Background(), sb.TPP(1).SigningKID); err != nil || key == nil {
+		t.Fatalf("embedded signing key: %v", err)
+	}
+	want := []dcr.RevokedKeySet{{Claim: dcr.ClaimSoftwareJWKSRevoked, URL: "https://keys.example.com/sw.revoked"}, {Claim: dcr.ClaimOrgJWKSRevoked, URL: "https://keys.example.com/org.revoked"}}
+	if !slices.Equal(out.RevokedKeySets, want) {
+		t.Fatalf("revoked key sets = %+v", out.RevokedKeySets)
 	}
 }
 

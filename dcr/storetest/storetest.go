@@ -97,9 +97,11 @@ func NewRegistration(i int) *dcr.Registration {
 		ClientSecretHash:      fmt.Sprintf("%064x", i+1000),
 		CertSubject:           fmt.Sprintf("CN=client-%d,O=Org %d", i, i),
 		CertThumbprint:        fmt.Sprintf("thumb-%d", i),
-		Backend:               map[string]any{"backend_id": fmt.Sprintf("b-%d", i)},
-		IssuedAt:              issued,
-		UpdatedAt:             issued,
+		SigningKey: &dcr.RegisteredKey{KeyID: fmt.Sprintf("k%d", i), Thumbprint: fmt.Sprintf("tp-%d", i),
+			RevokedKeySets: []dcr.RevokedKeySet{{Claim: dcr.ClaimSoftwareJWKSRevoked, URL: fmt.Sprintf("https://keys.example/%d.revoked.json", i)}}},
+		Backend:   map[string]any{"backend_id": fmt.Sprintf("b-%d", i)},
+		IssuedAt:  issued,
+		UpdatedAt: issued,
 	}
 }
 

@@ -91,15 +91,24 @@ type Fetcher struct {
 	now    func() time.Time // injectable clock for tests
 
 	mu      sync.Mutex
-	entries map[string]*entry
+	entries map[setKey]*entry
 	order   *list.List // of *entry, least recently refreshed first
-	flights map[string]*flight
+	flights map[setKey]*flight
 }
 
-// entry is the cache state of one URL. It exists once a fetch has succeeded.
+// setKey names one cached set: the set of verification keys at url, or the revoked key set
+// at url (see RevokedSet). The two are cached apart because they are read by different
+// rules: an empty key set is a failed refresh, an empty revoked set is the usual answer.
+type setKey struct {
+	url     string
+	revoked bool
+}
+
+// entry is the cache state of one set. It exists once a fetch has succeeded.
 type entry struct {
-	url         string
+	key         setKey
 	keys        map[string]jwk.Key
+	listed      []Listed  // the keys of a revoked set, as published (revoked sets only)
 	expires     time.Time // end of freshness
 	refreshAt   time.Time // next time a plain lookup refetches: expires, or later after a failure
 	lastAttempt time.Time // start of the latest fetch, which rate-limits unknown-kid refetches
@@ -152,9 +161,9 @@ func NewFetcher(cfg FetcherConfig) *Fetcher {
 		cfg:     cfg,
 		client:  client,
 		now:     time.Now,
-		entries: make(map[string]*entry),
+		entries: make(map[setKey]*entry),
 		order:   list.New(),
-		flights: make(map[string]*flight),
+		flights: make(map[setKey]*flight),
 	}
 }
 
@@ -189,7 +198,8 @@ func (f *Fetcher) Key(ctx context.Context, url, kid string) (jwk.Key, error) {
 	}
 	kidq, urlq := clip(kid), clip(url) // for messages only
 
-	fetched, fetchErr := f.fetchIfDue(ctx, url, func(e *entry, now time.Time) bool {
+	k := setKey{url: url}
+	fetched, fetchErr := f.fetchIfDue(ctx, k, func(e *entry, now time.Time) bool {
 		return e == nil || !now.Before(e.refreshAt)
 	})
 	if fetched && ctx.Err() != nil {
@@ -216,7 +226,7 @@ func (f *Fetcher) Key(ctx context.Context, url, kid string) (jwk.Key, error) {
 	// The kid is unknown. The signer may have rotated keys since the set was cached, so
 	// refetch, but rate-limited: otherwise every token with a made-up kid costs a fetch.
 	if !fetched && kid != "" {
-		refetched, err := f.fetchIfDue(ctx, url, func(e *entry, now time.Time) bool {
+		refetched, err := f.fetchIfDue(ctx, k, func(e *entry, now time.Time) bool {
 			return e == nil || !now.Before(e.lastAttempt.Add(f.cfg.RefreshOnUnknownKIDInterval))
 		})
 		if refetched && ctx.Err() != nil {
@@ -238,7 +248,7 @@ func (f *Fetcher) Key(ctx context.Context, url, kid string) (jwk.Key, error) {
 func (f *Fetcher) lookup(url, kid string) (jwk.Key, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	e := f.entries[url]
+	e := f.entries[setKey{url: url}]
 	if e == nil {
 		return nil, false
 	}
@@ -252,14 +262,14 @@ func (f *Fetcher) lookup(url, kid string) (jwk.Key, bool) {
 // entry needs it. It reports whether this call waited for a fetch, and that fetch's error.
 // The fetch runs detached from ctx (bounded by cfg.Timeout) so that one caller giving up
 // does not fail the others; it is cancelled only when every waiter has given up.
-func (f *Fetcher) fetchIfDue(ctx context.Context, url string, due func(e *entry, now time.Time) bool) (bool, error) {
+func (f *Fetcher) fetchIfDue(ctx context.Context, k setKey, due func(e *entry, now time.Time) bool) (bool, error) {
 	if err := ctx.Err(); err != nil {
 		return false, nil // a caller that already gave up neither starts nor joins a fetch
 	}
 	f.mu.Lock()
-	fl := f.flights[url]
+	fl := f.flights[k]
 	if fl == nil || fl.abandoned { // an abandoned fetch is being cancelled: do not join it
-		e := f.entries[url]
+		e := f.entries[k]
 		now := f.now()
 		if !due(e, now) {
 			f.mu.Unlock()
@@ -271,8 +281,8 @@ func (f *Fetcher) fetchIfDue(ctx context.Context, url string, due func(e *entry,
 			fl.prevAttempt = e.lastAttempt
 			e.lastAttempt = now
 		}
-		f.flights[url] = fl
-		go f.run(fctx, url, fl)
+		f.flights[k] = fl
+		go f.run(fctx, k, fl)
 	}
 	fl.waiters++
 	f.mu.Unlock()
@@ -293,24 +303,24 @@ func (f *Fetcher) fetchIfDue(ctx context.Context, url string, due func(e *entry,
 }
 
 // run performs the fetch of fl and records its outcome in the cache.
-func (f *Fetcher) run(ctx context.Context, url string, fl *flight) {
-	keys, ttl, err := f.fetch(ctx, url)
+func (f *Fetcher) run(ctx context.Context, k setKey, fl *flight) {
+	set, ttl, err := f.fetch(ctx, k)
 	fl.cancel()
 
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	now := f.now()
-	e := f.entries[url]
+	e := f.entries[k]
 	switch {
 	case err == nil:
 		if e == nil {
-			e = &entry{url: url, lastAttempt: now}
-			f.entries[url] = e
+			e = &entry{key: k, lastAttempt: now}
+			f.entries[k] = e
 			e.elem = f.order.PushBack(e)
 		} else {
 			f.order.MoveToBack(e.elem)
 		}
-		e.keys = keys
+		e.keys, e.listed = set.index, set.listed
 		e.expires = now.Add(ttl)
 		e.refreshAt = e.expires
 		f.evict()
@@ -324,8 +334,8 @@ func (f *Fetcher) run(ctx context.Context, url string, fl *flight) {
 		e.refreshAt = later(e.refreshAt, now.Add(f.cfg.RefreshOnUnknownKIDInterval))
 	}
 	fl.err = err
-	if f.flights[url] == fl { // a newer flight may have replaced an abandoned one
-		delete(f.flights, url)
+	if f.flights[k] == fl { // a newer flight may have replaced an abandoned one
+		delete(f.flights, k)
 	}
 	close(fl.done)
 }
@@ -342,16 +352,23 @@ func (f *Fetcher) evict() {
 	for f.order.Len() > f.cfg.MaxEntries {
 		oldest := f.order.Front()
 		e := f.order.Remove(oldest).(*entry)
-		delete(f.entries, e.url)
+		delete(f.entries, e.key)
 	}
 }
 
-// fetch downloads and parses the set at url and computes its cache lifetime.
-func (f *Fetcher) fetch(ctx context.Context, url string) (map[string]jwk.Key, time.Duration, error) {
+// fetchedSet is a parsed response: the kid index, and for a revoked set the keys as listed.
+type fetchedSet struct {
+	index  map[string]jwk.Key
+	listed []Listed
+}
+
+// fetch downloads and parses the set k names and computes its cache lifetime.
+func (f *Fetcher) fetch(ctx context.Context, k setKey) (fetchedSet, time.Duration, error) {
+	url := k.url
 	stats.fetches.Add(1)
-	fail := func(format string, args ...any) (map[string]jwk.Key, time.Duration, error) {
+	fail := func(format string, args ...any) (fetchedSet, time.Duration, error) {
 		stats.failures.Add(1)
-		return nil, 0, fmt.Errorf("%w: %w: GET %s: %s", ErrFetch, jose.ErrKeyUnavailable, clip(url), fmt.Sprintf(format, args...))
+		return fetchedSet{}, 0, fmt.Errorf("%w: %w: GET %s: %s", ErrFetch, jose.ErrKeyUnavailable, clip(url), fmt.Sprintf(format, args...))
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
@@ -381,11 +398,18 @@ func (f *Fetcher) fetch(ctx context.Context, url string) (map[string]jwk.Key, ti
 	if int64(len(body)) > f.cfg.MaxBytes {
 		return fail("response is larger than %d bytes", f.cfg.MaxBytes)
 	}
+	if k.revoked {
+		listed, err := parseRevoked(body)
+		if err != nil {
+			return fail("%v", err)
+		}
+		return fetchedSet{listed: listed}, f.ttl(resp.Header), nil
+	}
 	_, keys, err := parseAndIndex(body)
 	if err != nil {
 		return fail("%v", err)
 	}
-	return keys, f.ttl(resp.Header), nil
+	return fetchedSet{index: keys}, f.ttl(resp.Header), nil
 }
 
 // ttl derives the cache lifetime from response headers (RFC 9111 §4.2.1), clamped to

@@ -60,7 +60,29 @@ func Input(x *dcr.Exchange, count int) map[string]any {
 	if x.Existing != nil {
 		in["existing_registration"] = registrationInput(x.Existing)
 	}
+	in["revocation"] = RevocationInput(x.SigningKey)
 	return in
+}
+
+// RevocationInput is input.revocation: what the gateway checked of the request-signing key
+// against the SSA's revoked key sets (checked is false when no set was read: the SSA names
+// none, the call is a read or delete, or every set was unavailable under soft fail). A
+// revoked key never reaches the policy, so revoked is always false here; unavailable says a
+// set could not be fetched and the call went on under fail_mode soft. Transport certificates
+// are not in it: the revocation verifier decides at the TLS handshake, and nothing of its
+// answer crosses into the request (a certificate the handler sees was not found revoked).
+func RevocationInput(k *dcr.SigningKey) map[string]any {
+	sk := map[string]any{"checked": false, "revoked": false, "sources": []any{}, "unavailable": false, "unavailable_sources": []any{}}
+	if k != nil {
+		sk["checked"] = k.Revocation.Checked
+		sk["sources"] = anyList(k.Revocation.Sources)
+		sk["fail_mode"] = k.Revocation.FailMode
+		sk["unavailable"] = len(k.Revocation.Unavailable) > 0
+		sk["unavailable_sources"] = anyList(k.Revocation.Unavailable)
+		sk["kid"] = k.KeyID
+		sk["thumbprint"] = k.Thumbprint
+	}
+	return map[string]any{"signing_key": sk}
 }
 
 func requestInput(r *http.Request) map[string]any {

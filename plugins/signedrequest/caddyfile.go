@@ -24,6 +24,9 @@ import (
 //	        cache_ttl <d>
 //	        tls_trust_pool file <pem>...  # reverse_proxy's tls_* options; trusted_roots is the deprecated name
 //	    }
+//	    revoked_keys {                    # the SSA's software_jwks_revoked_endpoint, org_jwks_revoked_endpoint
+//	        fail_mode hard|soft           # a set that cannot be fetched: hard (default) 503, soft accept and warn
+//	    }
 //	}
 //
 // Every option is named as its JSON field, apart from the key-source shorthands.
@@ -72,6 +75,23 @@ func (s *SignedRequest) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "fetch":
 			if err := s.Fetch.UnmarshalCaddyfile(d); err != nil {
 				return err
+			}
+		case "revoked_keys":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			for n2 := d.Nesting(); d.NextBlock(n2); {
+				switch d.Val() {
+				case "fail_mode":
+					if !d.Args(&s.RevokedKeys.FailMode) || d.NextArg() {
+						return d.ArgErr()
+					}
+					if err := s.RevokedKeys.validate(); err != nil {
+						return d.Err(err.Error())
+					}
+				default:
+					return d.Errf("revoked_keys: unknown option %q", d.Val())
+				}
 			}
 		default:
 			return d.Errf("signed_request: unknown option %q", d.Val())

@@ -13,9 +13,11 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/lestrrat-go/jwx/v2/jwa"
+	"go.uber.org/zap"
 
 	"github.com/dcrgate/dcrgate/dcr"
 	"github.com/dcrgate/dcrgate/dcr/envelope"
+	"github.com/dcrgate/dcrgate/dcr/revokedkeys"
 	"github.com/dcrgate/dcrgate/internal/jose"
 	"github.com/dcrgate/dcrgate/internal/keyset"
 )
@@ -31,7 +33,8 @@ type SignedRequest struct {
 	// Algorithms allowed for the request signature; default PS256, ES256.
 	Algorithms []string `json:"algorithms,omitempty"`
 	// Keys verify the request. Unset (the default): the JWKS at the verified software
-	// statement's `software_jwks_endpoint`, fetched only from the directory's jwks_hosts.
+	// statement's `software_jwks_endpoint`, fetched only from the directory's jwks_hosts (or
+	// the SSA's embedded `software_jwks`, where its directory allows it).
 	Keys *keyset.Config `json:"keys,omitempty"`
 	// Leeway for clock skew on iat/exp; default 30s.
 	Leeway caddy.Duration `json:"leeway,omitempty"`
@@ -40,13 +43,18 @@ type SignedRequest struct {
 	// MaxLifetime rejects a request whose exp is further than this after its iat; default 1h.
 	// It also bounds how long a jti is remembered.
 	MaxLifetime caddy.Duration `json:"max_lifetime,omitempty"`
-	// Fetch bounds JWKS fetches.
+	// Fetch bounds JWKS fetches, the revoked key sets' included.
 	Fetch keyset.FetchConfig `json:"fetch,omitzero"`
+	// RevokedKeys is how the signing key is looked up in the SSA's revoked key sets, on
+	// register and update and again on every management call of the client it registered.
+	RevokedKeys RevokedKeys `json:"revoked_keys,omitzero"`
 
 	envelope envelope.Config
+	revoked  revokedkeys.Config
 	algs     []jwa.SignatureAlgorithm
 	keys     jose.KeySource
 	fetcher  *keyset.Fetcher
+	logger   *zap.Logger
 }
 
 // CaddyModule returns the Caddy module information.
@@ -66,6 +74,10 @@ func (s *SignedRequest) Provision(ctx caddy.Context) error {
 	s.Leeway = caddy.Duration(s.envelope.Leeway)
 	s.MaxAge = caddy.Duration(s.envelope.MaxAge)
 	s.MaxLifetime = caddy.Duration(s.envelope.MaxLifetime)
+	s.revoked = s.RevokedKeys.coreConfig()
+	s.revoked.SetDefaults()
+	s.RevokedKeys.FailMode = s.revoked.FailMode
+	s.logger = ctx.Logger()
 	var err error
 	if s.algs, err = jose.ParseAlgs(s.Algorithms); err != nil {
 		return fmt.Errorf("signed_request: algorithms: %w", err)
@@ -98,6 +110,9 @@ func (s *SignedRequest) Validate() error {
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("signed_request: %w", err)
 	}
+	if err := s.RevokedKeys.validate(); err != nil {
+		return fmt.Errorf("signed_request: %w", err)
+	}
 	return nil
 }
 
@@ -116,11 +131,14 @@ func (s *SignedRequest) Protect(ctx context.Context, x *dcr.Exchange, _ dcr.Regi
 		return dcr.Result{}, nil
 	}
 	keys := s.keys
-	fromSSA := keys == nil
-	if fromSSA {
-		if x.SoftwareStatement == nil {
-			return dcr.Result{}, dcr.BadSoftwareStatement("a verified software statement is required to find the request signing keys")
-		}
+	fromSSA := keys == nil && (x.SoftwareStatement == nil || x.SoftwareStatement.EmbeddedKeys == nil)
+	switch {
+	case keys != nil:
+	case x.SoftwareStatement == nil:
+		return dcr.Result{}, dcr.BadSoftwareStatement("a verified software statement is required to find the request signing keys")
+	case x.SoftwareStatement.EmbeddedKeys != nil:
+		keys = x.SoftwareStatement.EmbeddedKeys
+	default:
 		src, err := s.fetcher.Source(x.SoftwareStatement.JWKSURI, x.SoftwareStatement.AllowedHosts)
 		if err != nil {
 			return dcr.Result{}, dcr.BadSoftwareStatement("software_jwks_endpoint cannot be used: %v", err)
@@ -152,7 +170,36 @@ func (s *SignedRequest) Protect(ctx context.Context, x *dcr.Exchange, _ dcr.Regi
 	if derr != nil {
 		return dcr.Result{}, derr
 	}
-	return dcr.Result{RequestClaims: claims, RequestKeyID: hdr.Kid, Once: []dcr.OnceClaim{claim}}, nil
+	signer, derr := s.checkSigningKey(ctx, x, keys, hdr.Kid)
+	if derr != nil {
+		return dcr.Result{}, derr
+	}
+	return dcr.Result{RequestClaims: claims, RequestKeyID: hdr.Kid, SigningKey: signer, Once: []dcr.OnceClaim{claim}}, nil
+}
+
+// checkSigningKey names the key that verified the request and looks it up in the SSA's
+// revoked key sets: a revoked key is a 400 that names it and the list; a set that cannot be
+// fetched is a 503 under fail_mode hard. The key comes from the source that just verified
+// with it, so the look-up is a cache hit.
+func (s *SignedRequest) checkSigningKey(ctx context.Context, x *dcr.Exchange, keys jose.KeySource, kid string) (*dcr.SigningKey, *dcr.Error) {
+	key, err := keys.Key(ctx, kid)
+	if err != nil {
+		return nil, dcr.Unavailable(err, "the request signing key is unavailable")
+	}
+	signer, err := signingKey(key, kid)
+	if err != nil {
+		return nil, dcr.BadMetadata("the request signing key %q cannot be named by its thumbprint", kid).WithCause(err)
+	}
+	var sets []dcr.RevokedKeySet
+	if x.SoftwareStatement != nil {
+		sets = x.SoftwareStatement.RevokedKeySets
+	}
+	signer.RevokedKeySets = sets
+	out := s.checkRevoked(ctx, signer, sets)
+	if derr := out.RequestError(signer); derr != nil {
+		return nil, derr
+	}
+	return &dcr.SigningKey{RegisteredKey: signer, Revocation: out.Facts}, nil
 }
 
 // checkEnvelope applies the envelope rules (dcr/envelope) to the verified request and returns

@@ -15,6 +15,7 @@ import (
 //	                                          # jwks_file <path> | jwks_url <https url> | jwks <inline json>
 //	        jwks_hosts <host[:port]>...
 //	        software_modes <mode>...          # deprecated (the policy decides: data.dcr.config.software_modes); default none
+//	        embedded_jwks [off]               # accept SSAs carrying software_jwks instead of software_jwks_endpoint; default off
 //	    }
 //	    algorithms <alg>...                   # default PS256 ES256
 //	    certificate_binding org_and_software|org|none
@@ -62,6 +63,12 @@ func (s *SoftwareStatement) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 					if len(dir.JWKSHosts) == 0 {
 						return d.ArgErr()
 					}
+				case "embedded_jwks":
+					on, err := caddyfileargs.Flag(d)
+					if err != nil {
+						return err
+					}
+					dir.EmbeddedJWKS = on
 				case "software_modes":
 					dir.SoftwareModes = append(dir.SoftwareModes, d.RemainingArgs()...)
 					if len(dir.SoftwareModes) == 0 {

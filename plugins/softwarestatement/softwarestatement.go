@@ -67,6 +67,11 @@ type Directory struct {
 	// accepted software modes are a rule of the registration policy
 	// (data.dcr.config.software_modes, docs/policies.md); unset, the policy alone decides.
 	SoftwareModes []string `json:"software_modes,omitempty"`
+	// EmbeddedJWKS lets this directory's SSAs carry the software's keys as `software_jwks`
+	// instead of naming a `software_jwks_endpoint` (bounded: at most 10 keys, RSA up to 8192
+	// bits; the request's algorithm allow-list and the revoked key sets still apply). Default
+	// off: OB directory SSAs name an endpoint.
+	EmbeddedJWKS bool `json:"embedded_jwks,omitempty"`
 }
 
 // CaddyModule returns the Caddy module information.
@@ -118,7 +123,7 @@ func (s *SoftwareStatement) coreConfig() ssa.Config {
 		Directories:        make([]ssa.Directory, len(s.Directories)),
 	}
 	for i, d := range s.Directories {
-		cfg.Directories[i] = ssa.Directory{Issuer: d.Issuer, JWKSHosts: d.JWKSHosts, SoftwareModes: d.SoftwareModes}
+		cfg.Directories[i] = ssa.Directory{Issuer: d.Issuer, JWKSHosts: d.JWKSHosts, SoftwareModes: d.SoftwareModes, EmbeddedJWKS: d.EmbeddedJWKS}
 	}
 	return cfg
 }

@@ -51,6 +51,7 @@ func (Local) Register(ctx context.Context, x *dcr.Exchange, store dcr.Registrati
 		SoftwareStatement:     x.SoftwareStatement.Raw,
 		SSAClaims:             x.SoftwareStatement.Claims,
 		Directory:             x.SoftwareStatement.Directory,
+		SigningKey:            x.SigningKey.Registered(),
 		RegistrationTokenHash: secret.Hash(token),
 		IssuedAt:              x.Now.UTC(),
 		UpdatedAt:             x.Now.UTC(),
@@ -85,6 +86,7 @@ func (Local) Update(ctx context.Context, x *dcr.Exchange, store dcr.Registration
 		rec.SoftwareStatement = x.SoftwareStatement.Raw
 		rec.SSAClaims = x.SoftwareStatement.Claims
 		rec.Directory = x.SoftwareStatement.Directory
+		rec.SigningKey = x.SigningKey.Registered()
 		rec.UpdatedAt = x.Now.UTC()
 	})
 	if err != nil {

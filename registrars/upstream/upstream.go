@@ -158,6 +158,7 @@ func (u *Upstream) Register(ctx context.Context, x *dcr.Exchange, store dcr.Regi
 		SoftwareStatement:     x.SoftwareStatement.Raw,
 		SSAClaims:             x.SoftwareStatement.Claims,
 		Directory:             x.SoftwareStatement.Directory,
+		SigningKey:            x.SigningKey.Registered(),
 		RegistrationTokenHash: secret.Hash(token),
 		Backend: map[string]any{
 			backendClientID:     created.clientID,
@@ -238,6 +239,7 @@ func (u *Upstream) Update(ctx context.Context, x *dcr.Exchange, store dcr.Regist
 		rec.SoftwareStatement = x.SoftwareStatement.Raw
 		rec.SSAClaims = x.SoftwareStatement.Claims
 		rec.Directory = x.SoftwareStatement.Directory
+		rec.SigningKey = x.SigningKey.Registered()
 		rec.UpdatedAt = x.Now.UTC()
 		rec.Backend = cloneBackend(rec.Backend)
 		rec.Backend[backendRequested] = withoutClientID(requested)
