@@ -82,7 +82,9 @@ func printable(name, v string, max int) error {
 type DenyListStore interface {
 	// AddDenial stores e unless an entry of its kind and id exists, and reports whether it
 	// stored it (an existing entry is kept as it is: the first strike-off's reason and time).
-	// ErrDenyListFull when the list holds limit entries already.
+	// ErrDenyListFull when the list holds limit entries already. A stored entry equal to e in
+	// every field may count as this call's (a store that resends a write whose reply was lost
+	// finds its own write).
 	AddDenial(ctx context.Context, e DenyEntry, limit int) (added bool, err error)
 	// Denials returns the entries for orgID and softwareID (either may be empty), org first.
 	Denials(ctx context.Context, orgID, softwareID string) ([]DenyEntry, error)

@@ -128,7 +128,7 @@ func testDenyListIsBounded(t *testing.T, s dcr.Store) {
 		t.Fatalf("AddDenial beyond the limit: %v, want ErrDenyListFull", err)
 	}
 	// An entry that exists is still answered (not added), full or not.
-	if added, err := s.AddDenial(t.Context(), denyEntry(dcr.DenyOrg, "org-0", "r"), limit); err != nil || added {
+	if added, err := s.AddDenial(t.Context(), denyEntry(dcr.DenyOrg, "org-0", "another reason"), limit); err != nil || added {
 		t.Fatalf("AddDenial of an existing entry on a full list = %v, %v", added, err)
 	}
 	assertOrderedIDs(t, "refused entry", denials(t, s, "", "software-x"))
