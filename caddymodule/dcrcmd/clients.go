@@ -118,6 +118,20 @@ func adminCmd(x *exiter, use, short string, args cobra.PositionalArgs, body func
 	return cmd
 }
 
+// request is call for a subcommand body: done when the body has nothing more to do, because
+// the call failed (ExitRejected) or --json printed the answer (ExitOK); else out is decoded
+// for the table.
+func (f *adminFlags) request(cmd *cobra.Command, method, path string, params url.Values, in, out any) (done bool, code int, err error) {
+	raw, err := f.call(method, path, params, in, out)
+	if err != nil {
+		return true, ExitRejected, err
+	}
+	if done, err := f.printJSON(cmd, raw); done {
+		return true, ExitOK, err
+	}
+	return false, ExitOK, nil
+}
+
 // printJSON writes raw for --json and reports whether it did.
 func (f *adminFlags) printJSON(cmd *cobra.Command, raw []byte) (bool, error) {
 	if !f.json {
@@ -159,12 +173,8 @@ func newClientsListCmd(x *exiter) *cobra.Command {
 				Clients    []clientRow `json:"clients"`
 				NextCursor string      `json:"next_cursor"`
 			}
-			raw, err := f.call(http.MethodGet, "/dcr/clients", params, nil, &page)
-			if err != nil {
-				return ExitRejected, err
-			}
-			if done, err := f.printJSON(cmd, raw); done {
-				return ExitOK, err
+			if done, code, err := f.request(cmd, http.MethodGet, "/dcr/clients", params, nil, &page); done {
+				return code, err
 			}
 			out := cmd.OutOrStdout()
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
@@ -218,12 +228,8 @@ func newClientsShowCmd(x *exiter) *cobra.Command {
 	return adminCmd(x, "show <client_id> [flags]", "Show one registration, without any secret (GET /dcr/clients/{client_id})",
 		x.oneClient, func(cmd *cobra.Command, f *adminFlags, args []string) (int, error) {
 			var view map[string]any
-			raw, err := f.call(http.MethodGet, clientPath(args[0]), url.Values{}, nil, &view)
-			if err != nil {
-				return ExitRejected, err
-			}
-			if done, err := f.printJSON(cmd, raw); done {
-				return ExitOK, err
+			if done, code, err := f.request(cmd, http.MethodGet, clientPath(args[0]), url.Values{}, nil, &view); done {
+				return code, err
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			for _, k := range []string{"client_id", "status", "version", "org_id", "software_id", "client_name",
@@ -248,12 +254,8 @@ func newClientsDeleteCmd(x *exiter) *cobra.Command {
 		"Delete a registration as the operator (DELETE /dcr/clients/{client_id}); at the backend too with an upstream registrar",
 		x.oneClient, func(cmd *cobra.Command, f *adminFlags, args []string) (int, error) {
 			var res map[string]any
-			raw, err := f.call(http.MethodDelete, clientPath(args[0]), url.Values{}, nil, &res)
-			if err != nil {
-				return ExitRejected, err
-			}
-			if done, err := f.printJSON(cmd, raw); done {
-				return ExitOK, err
+			if done, code, err := f.request(cmd, http.MethodDelete, clientPath(args[0]), url.Values{}, nil, &res); done {
+				return code, err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "Deleted %s\n", args[0])
 			return ExitOK, nil
@@ -280,12 +282,8 @@ func newClientsHistoryCmd(x *exiter) *cobra.Command {
 				Events     []historyRow `json:"events"`
 				Rejections []historyRow `json:"rejections"`
 			}
-			raw, err := f.call(http.MethodGet, clientPath(args[0], "history"), url.Values{}, nil, &h)
-			if err != nil {
-				return ExitRejected, err
-			}
-			if done, err := f.printJSON(cmd, raw); done {
-				return ExitOK, err
+			if done, code, err := f.request(cmd, http.MethodGet, clientPath(args[0], "history"), url.Values{}, nil, &h); done {
+				return code, err
 			}
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "%s (%s), software_id %s\n", args[0], h.Status, h.SoftwareID)

@@ -106,12 +106,8 @@ func newClientsDenyListCmd(x *exiter) *cobra.Command {
 			var list struct {
 				Entries []denyRow `json:"entries"`
 			}
-			raw, err := f.call(http.MethodGet, "/dcr/revocations", url.Values{}, nil, &list)
-			if err != nil {
-				return ExitRejected, err
-			}
-			if done, err := f.printJSON(cmd, raw); done {
-				return ExitOK, err
+			if done, code, err := f.request(cmd, http.MethodGet, "/dcr/revocations", url.Values{}, nil, &list); done {
+				return code, err
 			}
 			out := cmd.OutOrStdout()
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
@@ -135,12 +131,8 @@ func newClientsLiftCmd(x *exiter) *cobra.Command {
 				return ExitUsage, err
 			}
 			var res map[string]any
-			raw, err := f.call(http.MethodDelete, "/dcr/revocations", url.Values{kind: {id}}, nil, &res)
-			if err != nil {
-				return ExitRejected, err
-			}
-			if done, err := f.printJSON(cmd, raw); done {
-				return ExitOK, err
+			if done, code, err := f.request(cmd, http.MethodDelete, "/dcr/revocations", url.Values{kind: {id}}, nil, &res); done {
+				return code, err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "Lifted %s %s: it may register again\n", kind, id)
 			return ExitOK, nil

@@ -3,9 +3,7 @@ package caddystorage
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
 
 	"github.com/dcrgate/dcrgate/dcr"
 )
@@ -82,16 +80,5 @@ func (s *Store) DenyList(ctx context.Context) ([]dcr.DenyEntry, error) {
 
 func (s *Store) loadDenyList(ctx context.Context) ([]dcr.DenyEntry, error) {
 	key, _ := s.denyListKey()
-	data, err := s.storage.Load(ctx, key)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("caddystorage: loading %s: %w", key, err)
-	}
-	var entries []dcr.DenyEntry
-	if err := json.Unmarshal(data, &entries); err != nil {
-		return nil, fmt.Errorf("caddystorage: decoding %s: %w", key, err)
-	}
-	return entries, nil
+	return loadJSON[[]dcr.DenyEntry](ctx, s, key)
 }
