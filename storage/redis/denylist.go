@@ -35,13 +35,20 @@ redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 return 1
 `)
 
-// AddDenial stores e atomically, bounded by limit.
+// AddDenial stores e atomically, bounded by limit; with min_replicas_ack it waits for the
+// replicas as a registration write does.
 func (s *Store) AddDenial(ctx context.Context, e dcr.DenyEntry, limit int) (bool, error) {
 	data, err := json.Marshal(e)
 	if err != nil {
 		return false, fmt.Errorf("redis store: encoding a deny list entry: %w", err)
 	}
-	n, err := addDenialScript.Run(ctx, s.client, []string{s.denyListKey()}, denyField(e.Kind, e.ID), string(data), limit).Int()
+	key := s.denyListKey()
+	var n int
+	err = s.write(ctx, key, func(c goredis.Scripter) error {
+		var err error
+		n, err = addDenialScript.Run(ctx, c, []string{key}, denyField(e.Kind, e.ID), string(data), limit).Int()
+		return err
+	})
 	switch {
 	case err != nil:
 		return false, storeErr("add denial", err)
@@ -90,9 +97,18 @@ func (s *Store) DenyList(ctx context.Context) ([]dcr.DenyEntry, error) {
 	return out, nil
 }
 
-// LiftDenial deletes the field.
+// liftDenialScript: KEYS deny list; ARGV field. Returns the number of fields removed.
+var liftDenialScript = goredis.NewScript(`return redis.call('HDEL', KEYS[1], ARGV[1])`)
+
+// LiftDenial deletes the field (a script, so that it goes through write like every change).
 func (s *Store) LiftDenial(ctx context.Context, kind dcr.DenyKind, id string) (bool, error) {
-	n, err := s.client.HDel(ctx, s.denyListKey(), denyField(kind, id)).Result()
+	key := s.denyListKey()
+	var n int
+	err := s.write(ctx, key, func(c goredis.Scripter) error {
+		var err error
+		n, err = liftDenialScript.Run(ctx, c, []string{key}, denyField(kind, id)).Int()
+		return err
+	})
 	if err != nil {
 		return false, storeErr("lift denial", err)
 	}
