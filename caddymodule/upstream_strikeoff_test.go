@@ -112,6 +112,35 @@ func TestUpstreamOperatorDeleteAndStrikeOff(t *testing.T) {
 	if r, err := c2.Get(gatewaytest.Context(t), b2, b2Token); err != nil || r.Status == http.StatusUnauthorized {
 		t.Errorf("the TPP's GET after the failed operator delete = %v %v", r, err)
 	}
+
+	// A strike-off with the backend down: the deny entry is recorded, the client is reported
+	// as not deleted and stays live.
+	org2 := g.Sandbox.TPP(2).OrgID
+	strike := fmt.Sprintf(`{"org_id": %q, "reason": "withdrawn"}`, org2)
+	status, body = adminCall(t, adminPort, http.MethodPost, "/dcr/revocations", strike)
+	if status != http.StatusServiceUnavailable && status != http.StatusBadGateway || body["error"] != "incomplete" ||
+		len(stringsOf(body["deleted"])) != 0 || fmt.Sprint(body["failed"]) == "[]" {
+		t.Fatalf("strike-off with the backend down = %d %v", status, body)
+	}
+	if _, list := adminCall(t, adminPort, http.MethodGet, "/dcr/revocations", ""); !strings.Contains(fmt.Sprint(list["entries"]), org2) {
+		t.Errorf("the deny entry of a partial strike-off is not recorded: %v", list)
+	}
+	if status, _ := adminCall(t, adminPort, http.MethodGet, "/dcr/clients/"+b2, ""); status != http.StatusOK {
+		t.Errorf("a client the strike-off could not delete at the backend is gone from the store: %d", status)
+	}
+	// The provider back, without the client (it keeps clients in memory): the retry finishes,
+	// a backend that no longer knows the client counting as done.
+	gatewaytest.StartOIDCProvider(t, gatewaytest.OIDCProviderOptions{
+		Issuer: g.BaseURL, InitialAccessToken: upstreamIAT, Port: backendPort,
+		TrustedCAFile: g.Sandbox.Files.CABundle, GatewayClientID: "dcrgate", GatewayClientSecret: upstreamGatewaySecret,
+	})
+	status, body = adminCall(t, adminPort, http.MethodPost, "/dcr/revocations", strike)
+	if status != http.StatusOK || !slices.Equal(stringsOf(body["deleted"]), []string{b2}) || body["deny_entry_created"] != false {
+		t.Fatalf("the retried strike-off = %d %v\n%s", status, body, g.Logs())
+	}
+	if status, _ := adminCall(t, adminPort, http.MethodGet, "/dcr/clients/"+b2, ""); status != http.StatusNotFound {
+		t.Errorf("after the retried strike-off %s is still live: %d", b2, status)
+	}
 }
 
 // registerAs registers one more client for TPP index with its default claims.
