@@ -61,16 +61,16 @@ func (o *operatorRoute) sawHost(host string) {
 }
 
 // host is the Host an operator call is sent with, so that the site's host matcher takes it:
-// public_url's host, else the Host of the latest DCR call, else the first host the server's
-// routes match, else localhost.
+// the Host of the latest DCR call (one the route took, whatever the public name is), else
+// public_url's host, else the first host the server's routes match, else localhost.
 func (o *operatorRoute) host(h *Handler) string {
+	if last := o.lastHost.Load(); last != nil {
+		return *last
+	}
 	if h.PublicURL != "" {
 		if u, err := url.Parse(h.PublicURL); err == nil && u.Host != "" {
 			return u.Host
 		}
-	}
-	if last := o.lastHost.Load(); last != nil {
-		return *last
 	}
 	for _, route := range o.srv.Routes {
 		for _, set := range route.MatcherSetsRaw {
@@ -120,7 +120,7 @@ func (o *operatorRoute) deleteThroughServer(ctx context.Context, h *Handler, rec
 	if !call.taken.Load() {
 		return &dcr.Error{Status: http.StatusBadGateway, Code: dcr.CodeServerError,
 			Description: fmt.Sprintf("the operator call did not reach the dcr handler at %s through server %s with Host %q (it answered %d); "+
-				"set public_url on the dcr handler to a URL whose host the site matches", h.Endpoint, o.srv.Name(), host, w.Status())}
+				"set public_url on the dcr handler to a URL whose host the site matches (after a DCR call, its Host is used)", h.Endpoint, o.srv.Name(), host, w.Status())}
 	}
 	return call.err
 }

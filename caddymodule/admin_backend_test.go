@@ -9,7 +9,7 @@ import (
 )
 
 // TestOperatorCallHost: the Host an operator deletion is sent with, so that the site's host
-// matcher takes it: public_url's, else the last DCR call's, else the server's first concrete
+// matcher takes it: the last DCR call's, else public_url's, else the server's first concrete
 // host matcher, else localhost.
 func TestOperatorCallHost(t *testing.T) {
 	hosts := func(hs ...string) caddy.ModuleMap {
@@ -25,13 +25,14 @@ func TestOperatorCallHost(t *testing.T) {
 	if got := o.host(h); got != "gateway.example.com" {
 		t.Errorf("from the routes: %q", got)
 	}
-	o.sawHost("localhost:8443")
-	if got := o.host(h); got != "localhost:8443" {
-		t.Errorf("after a DCR call: %q", got)
-	}
 	h.PublicURL = "https://public.example.com:9443/register"
 	if got := o.host(h); got != "public.example.com:9443" {
 		t.Errorf("with public_url: %q", got)
+	}
+	// The Host of a DCR call the handler served is proven to reach it.
+	o.sawHost("localhost:8443")
+	if got := o.host(h); got != "localhost:8443" {
+		t.Errorf("after a DCR call: %q", got)
 	}
 	bare := &operatorRoute{srv: &caddyhttp.Server{}}
 	if got := bare.host(&Handler{}); got != "localhost" {

@@ -153,3 +153,42 @@ func registerAs(t *testing.T, g *gatewaytest.Gateway, index int) *tppclient.Resp
 	}
 	return r
 }
+
+// TestUpstreamOperatorDeleteMissesTheRoute: after a restart, before any DCR call, the operator
+// call goes with public_url's host; when the site does not match it, the admin DELETE is a 502
+// that says so, and neither the backend nor the store changed. After one DCR call, its Host
+// is used and the delete goes through.
+func TestUpstreamOperatorDeleteMissesTheRoute(t *testing.T) {
+	port, backendPort, adminPort := gatewaytest.FreePort(t), gatewaytest.FreePort(t), gatewaytest.FreePort(t)
+	o := upstreamOptions(port, backendPort)
+	o.AdminPort = adminPort
+	o.DCRBlock += "\n\t\tpublic_url https://elsewhere.example/register\n"
+	g := gatewaytest.Start(t, o)
+	as := gatewaytest.StartOIDCProvider(t, gatewaytest.OIDCProviderOptions{
+		Issuer: g.BaseURL, InitialAccessToken: upstreamIAT, Port: backendPort,
+		TrustedCAFile: g.Sandbox.Files.CABundle, GatewayClientID: "dcrgate", GatewayClientSecret: upstreamGatewaySecret,
+	})
+	c := newClient(t, g, 1)
+	id, rat := registerOB(t, g, c, false)
+	token, _ := storedBackend(t, g, id)["registration_access_token"].(string)
+	g.Restart()
+
+	status, body := adminCall(t, adminPort, http.MethodDelete, "/dcr/clients/"+id, "")
+	if status != http.StatusBadGateway || !strings.Contains(fmt.Sprint(body["error_description"]), "public_url") {
+		t.Fatalf("admin DELETE through a route that does not take it = %d %v", status, body)
+	}
+	if status, _ := backendRead(t, as, id, token); status != http.StatusOK {
+		t.Errorf("the backend lost %s although the delete did not run: %d", id, status)
+	}
+	if status, body := adminCall(t, adminPort, http.MethodGet, "/dcr/clients/"+id, ""); status != http.StatusOK || body["status"] != "live" {
+		t.Errorf("the store changed: %d %v", status, body)
+	}
+
+	if r, err := c.Get(gatewaytest.Context(t), id, rat); err != nil || r.Status != http.StatusOK {
+		t.Fatalf("the TPP's GET: %v %v", r, err)
+	}
+	if status, body := adminCall(t, adminPort, http.MethodDelete, "/dcr/clients/"+id, ""); status != http.StatusOK {
+		t.Fatalf("admin DELETE after a DCR call = %d %v", status, body)
+	}
+	goneAtBackend(t, as, id, token)
+}
