@@ -28,8 +28,11 @@ func init() {
 //	GET    /dcr/endpoints                   the dcr handlers of the running config
 //	GET    /dcr/clients                     registrations, filtered, one page at a time
 //	GET    /dcr/clients/{client_id}         one registration (never a secret, token or hash)
-//	DELETE /dcr/clients/{client_id}         delete one (local registrar)
+//	DELETE /dcr/clients/{client_id}         delete one (at the backend too, for an upstream registrar)
 //	GET    /dcr/clients/{client_id}/history its lifecycle and its software_id's rejections
+//	POST   /dcr/revocations                 strike off an org_id or software_id (admin_revocations.go)
+//	GET    /dcr/revocations                 the deny list
+//	DELETE /dcr/revocations?org_id=|software_id= lift a deny list entry
 //
 // With several dcr handlers, ?endpoint= (and ?server=) choose one; with one, it is the default.
 type AdminAPI struct {
@@ -99,6 +102,8 @@ func (a *AdminAPI) route(r *http.Request) (int, any) {
 			return a.delete(r, parts[1])
 		}
 		return 0, adminMethodNotAllowed(r)
+	case rest == "revocations":
+		return a.revocations(r)
 	case parts[0] == "clients" && len(parts) == 3 && parts[1] != "" && parts[2] == "history":
 		if r.Method != http.MethodGet {
 			return 0, adminMethodNotAllowed(r)
@@ -236,19 +241,34 @@ func onlyParams(params url.Values, extra ...string) *adminError {
 }
 
 func (a *AdminAPI) show(r *http.Request, clientID string) (int, any) {
-	params := r.URL.Query()
-	if aerr := onlyParams(params); aerr != nil {
-		return 0, aerr
-	}
-	reg, aerr := a.registry(params)
-	if aerr != nil {
-		return 0, aerr
-	}
-	rec, aerr := lookupClient(r.Context(), reg, clientID)
+	_, rec, aerr := a.liveClient(r, clientID)
 	if aerr != nil {
 		return 0, aerr
 	}
 	return http.StatusOK, newClientView(rec)
+}
+
+// selected checks that the request has no parameters but the registry selectors (and extra)
+// and picks the registry they select.
+func (a *AdminAPI) selected(r *http.Request, extra ...string) (*publishedRegistry, *adminError) {
+	params := r.URL.Query()
+	if aerr := onlyParams(params, extra...); aerr != nil {
+		return nil, aerr
+	}
+	return a.registry(params)
+}
+
+// liveClient is selected, then the live registration of clientID in that registry.
+func (a *AdminAPI) liveClient(r *http.Request, clientID string) (*publishedRegistry, *dcr.Registration, *adminError) {
+	reg, aerr := a.selected(r)
+	if aerr != nil {
+		return nil, nil, aerr
+	}
+	rec, aerr := lookupClient(r.Context(), reg, clientID)
+	if aerr != nil {
+		return nil, nil, aerr
+	}
+	return reg, rec, nil
 }
 
 func lookupClient(ctx context.Context, reg *publishedRegistry, clientID string) (*dcr.Registration, *adminError) {
@@ -262,51 +282,37 @@ func lookupClient(ctx context.Context, reg *publishedRegistry, clientID string) 
 	return rec, nil
 }
 
-// delete tombstones a registration of a local registrar. An upstream registrar's client also
-// lives in the backend, which only the dcr handler can reach (through its reverse_proxy, the
-// next handler of the request); the admin endpoint has no such chain, so it refuses rather
-// than leave a backend client behind a deleted record.
+// delete deletes a registration as its registrar deletes it on the client's own DELETE: the
+// local registrar tombstones it; an upstream registrar deletes it at the backend first,
+// through the handler's own route (admin_backend.go), with its compensation rules. A backend
+// that is down leaves both sides as they were (503).
 func (a *AdminAPI) delete(r *http.Request, clientID string) (int, any) {
-	params := r.URL.Query()
-	if aerr := onlyParams(params); aerr != nil {
-		return 0, aerr
-	}
-	reg, aerr := a.registry(params)
+	reg, rec, aerr := a.liveClient(r, clientID)
 	if aerr != nil {
 		return 0, aerr
 	}
-	rec, aerr := lookupClient(r.Context(), reg, clientID)
-	if aerr != nil {
+	if aerr := reg.deleteAudited(r.Context(), rec, operatorOf(r), ""); aerr != nil {
 		return 0, aerr
 	}
-	actor := operatorOf(r)
-	if !reg.localRegistrar() || len(rec.Backend) > 0 {
-		e := &adminError{http.StatusNotImplemented, "upstream_registration",
-			"this client is registered in the backend (registrar " + reg.RegistrarID + "); the admin API cannot delete it there: " +
-				"delete it with the client's registration access token (DELETE on the registration endpoint) or at the backend"}
-		reg.audit.recordAdmin(r.Context(), dcr.OpDelete, rec, actor, e.Status, e.Code)
-		return 0, e
-	}
-	if err := dcr.TombstoneLatest(r.Context(), reg.Store, rec, maxAdminRetries); err != nil {
-		if errors.Is(err, dcr.ErrNotFound) {
-			return 0, &adminError{http.StatusNotFound, "not_found", "no live registration with client_id " + strconv.Quote(clientID)}
-		}
-		reg.audit.recordAdmin(r.Context(), dcr.OpDelete, rec, actor, http.StatusServiceUnavailable, "temporarily_unavailable")
-		return 0, storeUnavailable(err)
-	}
-	reg.audit.recordAdmin(r.Context(), dcr.OpDelete, rec, actor, http.StatusOK, "")
 	return http.StatusOK, map[string]any{"client_id": clientID, "status": statusDeleted}
+}
+
+// deleteAudited deletes rec and audits the outcome (with the operator and the reason).
+func (e *publishedRegistry) deleteAudited(ctx context.Context, rec *dcr.Registration, actor, reason string) *adminError {
+	if err := e.deleteClient(ctx, rec); err != nil {
+		aerr := deletionError(rec.ClientID, err)
+		e.audit.recordAdmin(ctx, dcr.OpDelete, rec, actor, reason, aerr.Status, aerr.Code)
+		return aerr
+	}
+	e.audit.recordAdmin(ctx, dcr.OpDelete, rec, actor, reason, http.StatusOK, "")
+	return nil
 }
 
 // history answers a client's lifecycle events and the rejections of its software_id, within
 // the handler's retention. A deleted client still has its history; its software_id is then
 // taken from the history itself.
 func (a *AdminAPI) history(r *http.Request, clientID string) (int, any) {
-	params := r.URL.Query()
-	if aerr := onlyParams(params); aerr != nil {
-		return 0, aerr
-	}
-	reg, aerr := a.registry(params)
+	reg, aerr := a.selected(r)
 	if aerr != nil {
 		return 0, aerr
 	}
@@ -342,9 +348,6 @@ func (a *AdminAPI) history(r *http.Request, clientID string) (int, any) {
 	return http.StatusOK, map[string]any{"client_id": clientID, "software_id": softwareID, "status": status,
 		"events": events, "rejections": rejections}
 }
-
-// maxAdminRetries bounds the re-reads of a record that changes while it is deleted.
-const maxAdminRetries = 5
 
 func storeUnavailable(err error) *adminError {
 	return &adminError{http.StatusServiceUnavailable, "temporarily_unavailable", "the registration store is unavailable: " + err.Error()}

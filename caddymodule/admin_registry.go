@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -36,6 +37,9 @@ type publishedRegistry struct {
 	// Retention bounds the history the handler keeps.
 	Retention dcr.HistoryRetention
 	audit     *auditor
+	// viaServer deletes a client with the registrar inside the handler's route, so that an
+	// upstream registrar reaches its backend (see admin_backend.go); nil outside a server.
+	viaServer func(ctx context.Context, rec *dcr.Registration) error
 }
 
 // localRegistrar reports whether the registrar keeps the registry itself, so that deleting a
@@ -55,8 +59,12 @@ func (d *registryDirectory) publishHandler(ctx caddy.Context, h *Handler) (withd
 	if m, ok := h.registrar.(caddy.Module); ok {
 		id = string(m.CaddyModule().ID)
 	}
+	h.operator = &operatorRoute{srv: srv}
 	return d.add(&publishedRegistry{Server: srv.Name(), Endpoint: h.Endpoint, RegistrarID: id,
-		Store: h.store, Registrar: h.registrar, Retention: h.historyRetention(), audit: h.audit})
+		Store: h.store, Registrar: h.registrar, Retention: h.historyRetention(), audit: h.audit,
+		viaServer: func(ctx context.Context, rec *dcr.Registration) error {
+			return h.operator.deleteThroughServer(ctx, h, rec)
+		}})
 }
 
 // add records e and returns the function that withdraws it (once).

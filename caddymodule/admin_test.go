@@ -45,7 +45,8 @@ func newAdminFixture(t *testing.T) *adminFixture {
 	core, logs := observer.New(zapcore.InfoLevel)
 	dir := &registryDirectory{}
 	dir.add(&publishedRegistry{Server: "srv0", Endpoint: "/register", RegistrarID: "dcr.registrars.local",
-		Store: store, Registrar: local.Local{}, audit: &auditor{log: zap.New(core)}})
+		Store: store, Registrar: local.Local{}, audit: &auditor{log: zap.New(core),
+			history: &historyKeeper{store: store, logger: zap.NewNop()}}})
 	return &adminFixture{api: &AdminAPI{directory: dir}, dir: dir, store: store, audit: logs}
 }
 

@@ -80,6 +80,8 @@ type Handler struct {
 	withdrawProfile func()
 	// withdrawRegistry takes the registry published for admin.api.dcr back (see dcrRegistries).
 	withdrawRegistry func()
+	// operator reaches this handler's server for admin.api.dcr's deletions (admin_backend.go).
+	operator *operatorRoute
 }
 
 // CaddyModule returns the Caddy module information.
@@ -250,10 +252,14 @@ func (h *Handler) Cleanup() error {
 
 // ServeHTTP routes DCR calls to the pipeline and everything else to next.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if h.takeOperatorCall(r, next) {
+		return nil
+	}
 	rt, ok := h.route(r)
 	if !ok {
 		return next.ServeHTTP(w, r)
 	}
+	h.operator.sawHost(r.Host)
 	if rt.refusal != nil {
 		rt.refusal.Write(w)
 		return nil

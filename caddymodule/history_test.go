@@ -35,7 +35,7 @@ func TestHistoryThroughThePipelineAndAdminAPI(t *testing.T) {
 
 	dir := &registryDirectory{}
 	dir.add(&publishedRegistry{Server: "srv0", Endpoint: "/register", RegistrarID: "dcr.registrars.local",
-		Store: p.store, Retention: p.h.audit.history.keep, audit: p.h.audit})
+		Store: p.store, Registrar: p.h.registrar, Retention: p.h.audit.history.keep, audit: p.h.audit})
 	api := &AdminAPI{directory: dir}
 	get := func(target string) (int, map[string]any, string) {
 		t.Helper()

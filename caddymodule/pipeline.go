@@ -103,6 +103,9 @@ func (h *Handler) run(x *dcr.Exchange, next caddyhttp.Handler) (int, map[string]
 	if x.Operation == dcr.OpRead {
 		return http.StatusOK, registrationResponse(x.Existing, nil, x.EndpointURL), nil
 	}
+	if err := h.refuseStruckOff(ctx, x); err != nil {
+		return 0, nil, err
+	}
 
 	start := time.Now()
 	release, reject, err := dcr.ClaimOnce(ctx, h.store, pending.Once)

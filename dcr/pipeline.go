@@ -160,6 +160,8 @@ type Registry interface {
 	CountBySoftware(ctx context.Context, softwareID, except string) (int, error)
 	// Seen reports whether a one-time key is recorded and unexpired.
 	Seen(ctx context.Context, key string) (bool, error)
+	// Denied is what the deny list says about an org_id and a software_id (see DenyEntry).
+	Denied(ctx context.Context, orgID, softwareID string) (Denial, error)
 }
 
 // ReadOnly is the Registry view of a store.
@@ -186,6 +188,14 @@ func (v registryView) CountBySoftware(ctx context.Context, softwareID, except st
 
 func (v registryView) Seen(ctx context.Context, key string) (bool, error) {
 	return v.s.Seen(ctx, key)
+}
+
+func (v registryView) Denied(ctx context.Context, orgID, softwareID string) (Denial, error) {
+	entries, err := v.s.Denials(ctx, orgID, softwareID)
+	if err != nil {
+		return Denial{}, err
+	}
+	return DenialOf(entries), nil
 }
 
 // Backend is the handler after dcr (normally reverse_proxy to the authorization server), as a

@@ -20,6 +20,7 @@ type Store interface {
 	RegistrationStore
 	OnceStore
 	HistoryStore
+	DenyListStore
 }
 
 // RegistrationStore holds registration records.

@@ -1,6 +1,7 @@
 package dcrcmd
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,20 +17,22 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// newClientsCmd is `caddy dcr clients list|show|delete|history`: the operator's view of the
+// newClientsCmd is `caddy dcr clients list|show|delete|history|revoke|denylist|lift`: the operator's view of the
 // registry over admin.api.dcr on Caddy's admin endpoint (as `caddy reload` talks to it).
 func newClientsCmd(x *exiter) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "clients <list|show|delete|history>",
+		Use:   "clients <list|show|delete|history|revoke|denylist|lift>",
 		Short: "The registry, over Caddy's admin API (admin.api.dcr)",
-		Long: `List, show, delete and trace registrations through admin.api.dcr on Caddy's
+		Long: `List, show, delete and trace registrations, strike off an org or software
+(revoke), and read or lift the deny list, through admin.api.dcr on Caddy's
 admin endpoint (--address, default localhost:2019, as for 'caddy reload').
 Output is a table by default and the API's JSON with --json. With several dcr
 handlers, --endpoint (and --server) choose one.`,
 		Args: cobra.ArbitraryArgs,
 		RunE: x.group,
 	}
-	cmd.AddCommand(newClientsListCmd(x), newClientsShowCmd(x), newClientsDeleteCmd(x), newClientsHistoryCmd(x))
+	cmd.AddCommand(newClientsListCmd(x), newClientsShowCmd(x), newClientsDeleteCmd(x), newClientsHistoryCmd(x),
+		newClientsRevokeCmd(x), newClientsDenyListCmd(x), newClientsLiftCmd(x))
 	return cmd
 }
 
@@ -46,9 +49,10 @@ func (f *adminFlags) add(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&f.json, "json", false, "print the API's JSON instead of a table")
 }
 
-// call sends one admin API request and decodes its JSON answer into out; the raw body is
-// returned for --json.
-func (f *adminFlags) call(method, path string, params url.Values, out any) ([]byte, error) {
+// call sends one admin API request (with in as its JSON body, unless nil) and decodes its
+// JSON answer into out; the raw body is returned for --json. On an HTTP error the raw body is
+// returned too, with the error, for commands whose error answers carry results.
+func (f *adminFlags) call(method, path string, params url.Values, in, out any) ([]byte, error) {
 	if f.endpoint != "" {
 		params.Set("endpoint", f.endpoint)
 	}
@@ -59,9 +63,18 @@ func (f *adminFlags) call(method, path string, params url.Values, out any) ([]by
 	if len(params) > 0 {
 		uri += "?" + params.Encode()
 	}
-	resp, err := caddycmd.AdminAPIRequest(f.address, method, uri, nil, nil)
+	var reqBody io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return nil, err
+		}
+		reqBody = bytes.NewReader(b)
+	}
+	resp, err := caddycmd.AdminAPIRequest(f.address, method, uri, nil, reqBody)
 	if err != nil {
-		return nil, readableAdminError(err)
+		raw, rerr := readableAdminError(err)
+		return raw, rerr
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 32<<20))
@@ -77,20 +90,55 @@ func (f *adminFlags) call(method, path string, params url.Values, out any) ([]by
 var adminErrorBody = regexp.MustCompile(`HTTP (\d+): (\{.*)$`)
 
 // readableAdminError turns caddycmd's "caddy responded with error: HTTP 404: {json}" into the
-// JSON error's description.
-func readableAdminError(err error) error {
+// JSON error's description, and returns the JSON.
+func readableAdminError(err error) ([]byte, error) {
 	m := adminErrorBody.FindStringSubmatch(strings.ReplaceAll(err.Error(), "\n", " "))
 	if m == nil {
-		return err
+		return nil, err
 	}
 	var e struct {
 		Code        string `json:"error"`
 		Description string `json:"error_description"`
 	}
 	if json.Unmarshal([]byte(m[2]), &e) != nil || e.Code == "" {
-		return err
+		return nil, err
 	}
-	return fmt.Errorf("HTTP %s %s: %s", m[1], e.Code, e.Description)
+	return []byte(m[2]), fmt.Errorf("HTTP %s %s: %s", m[1], e.Code, e.Description)
+}
+
+// adminCmd is one clients subcommand: its use line, its admin flags, and its body, which
+// gets the flags and the positional arguments (checked by args).
+func adminCmd(x *exiter, use, short string, args cobra.PositionalArgs, body func(cmd *cobra.Command, f *adminFlags, args []string) (int, error)) *cobra.Command {
+	f := &adminFlags{}
+	cmd := &cobra.Command{Use: use, Short: short, Args: args}
+	f.add(cmd)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		return x.run(func(cmd *cobra.Command) (int, error) { return body(cmd, f, args) })(cmd, args)
+	}
+	return cmd
+}
+
+// request is call for a subcommand body: done when the body has nothing more to do, because
+// the call failed (ExitRejected) or --json printed the answer (ExitOK); else out is decoded
+// for the table.
+func (f *adminFlags) request(cmd *cobra.Command, method, path string, params url.Values, in, out any) (done bool, code int, err error) {
+	raw, err := f.call(method, path, params, in, out)
+	if err != nil {
+		return true, ExitRejected, err
+	}
+	if done, err := f.printJSON(cmd, raw); done {
+		return true, ExitOK, err
+	}
+	return false, ExitOK, nil
+}
+
+// printJSON writes raw for --json and reports whether it did.
+func (f *adminFlags) printJSON(cmd *cobra.Command, raw []byte) (bool, error) {
+	if !f.json {
+		return false, nil
+	}
+	_, err := cmd.OutOrStdout().Write(raw)
+	return true, err
 }
 
 // clientRow is what the table shows of a registration.
@@ -106,15 +154,43 @@ type clientRow struct {
 }
 
 func newClientsListCmd(x *exiter) *cobra.Command {
-	f := &adminFlags{}
 	var org, software, method, status, createdFrom, createdTo, updatedFrom, updatedTo, cursor string
 	var limit int
-	cmd := &cobra.Command{
-		Use:   "list [--org-id ID] [--software-id ID] [--auth-method M] [--status live|deleted] [flags]",
-		Short: "List registrations (GET /dcr/clients)",
-		Args:  x.noArgs,
-	}
-	f.add(cmd)
+	cmd := adminCmd(x, "list [--org-id ID] [--software-id ID] [--auth-method M] [--status live|deleted] [flags]",
+		"List registrations (GET /dcr/clients)", x.noArgs, func(cmd *cobra.Command, f *adminFlags, _ []string) (int, error) {
+			params := url.Values{}
+			for name, v := range map[string]string{"org_id": org, "software_id": software, "token_endpoint_auth_method": method,
+				"status": status, "created_from": createdFrom, "created_to": createdTo, "updated_from": updatedFrom,
+				"updated_to": updatedTo, "cursor": cursor} {
+				if v != "" {
+					params.Set(name, v)
+				}
+			}
+			if cmd.Flags().Changed("limit") {
+				params.Set("limit", fmt.Sprint(limit))
+			}
+			var page struct {
+				Clients    []clientRow `json:"clients"`
+				NextCursor string      `json:"next_cursor"`
+			}
+			if done, code, err := f.request(cmd, http.MethodGet, "/dcr/clients", params, nil, &page); done {
+				return code, err
+			}
+			out := cmd.OutOrStdout()
+			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "CLIENT_ID\tSTATUS\tORG_ID\tSOFTWARE_ID\tNAME\tAUTH_METHOD\tISSUED\tUPDATED")
+			for _, c := range page.Clients {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.ClientID, c.Status, c.OrgID, c.SoftwareID, dash(c.ClientName),
+					dash(c.AuthMethod), c.IssuedAt.UTC().Format(time.RFC3339), c.UpdatedAt.UTC().Format(time.RFC3339))
+			}
+			tw.Flush()
+			fmt.Fprintf(out, "%d client(s)", len(page.Clients))
+			if page.NextCursor != "" {
+				fmt.Fprintf(out, "; more with --cursor %s", page.NextCursor)
+			}
+			fmt.Fprintln(out)
+			return ExitOK, nil
+		})
 	fl := cmd.Flags()
 	fl.StringVar(&org, "org-id", "", "only this org_id's registrations")
 	fl.StringVar(&software, "software-id", "", "only this software_id's registrations")
@@ -126,45 +202,6 @@ func newClientsListCmd(x *exiter) *cobra.Command {
 	fl.StringVar(&updatedTo, "updated-to", "", "updated at or before (RFC 3339)")
 	fl.StringVar(&cursor, "cursor", "", "start after this client_id (the next_cursor of a previous page)")
 	fl.IntVar(&limit, "limit", 0, "page size (default 50, at most 500)")
-	cmd.RunE = x.run(func(cmd *cobra.Command) (int, error) {
-		params := url.Values{}
-		for name, v := range map[string]string{"org_id": org, "software_id": software, "token_endpoint_auth_method": method,
-			"status": status, "created_from": createdFrom, "created_to": createdTo, "updated_from": updatedFrom,
-			"updated_to": updatedTo, "cursor": cursor} {
-			if v != "" {
-				params.Set(name, v)
-			}
-		}
-		if cmd.Flags().Changed("limit") {
-			params.Set("limit", fmt.Sprint(limit))
-		}
-		var page struct {
-			Clients    []clientRow `json:"clients"`
-			NextCursor string      `json:"next_cursor"`
-		}
-		raw, err := f.call(http.MethodGet, "/dcr/clients", params, &page)
-		if err != nil {
-			return ExitRejected, err
-		}
-		out := cmd.OutOrStdout()
-		if f.json {
-			_, err = out.Write(raw)
-			return ExitOK, err
-		}
-		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "CLIENT_ID\tSTATUS\tORG_ID\tSOFTWARE_ID\tNAME\tAUTH_METHOD\tISSUED\tUPDATED")
-		for _, c := range page.Clients {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.ClientID, c.Status, c.OrgID, c.SoftwareID, dash(c.ClientName),
-				dash(c.AuthMethod), c.IssuedAt.UTC().Format(time.RFC3339), c.UpdatedAt.UTC().Format(time.RFC3339))
-		}
-		tw.Flush()
-		fmt.Fprintf(out, "%d client(s)", len(page.Clients))
-		if page.NextCursor != "" {
-			fmt.Fprintf(out, "; more with --cursor %s", page.NextCursor)
-		}
-		fmt.Fprintln(out)
-		return ExitOK, nil
-	})
 	return cmd
 }
 
@@ -188,26 +225,13 @@ func clientPath(id string, rest ...string) string {
 }
 
 func newClientsShowCmd(x *exiter) *cobra.Command {
-	f := &adminFlags{}
-	cmd := &cobra.Command{
-		Use:   "show <client_id> [flags]",
-		Short: "Show one registration, without any secret (GET /dcr/clients/{client_id})",
-		Args:  x.oneClient,
-	}
-	f.add(cmd)
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		return x.run(func(cmd *cobra.Command) (int, error) {
+	return adminCmd(x, "show <client_id> [flags]", "Show one registration, without any secret (GET /dcr/clients/{client_id})",
+		x.oneClient, func(cmd *cobra.Command, f *adminFlags, args []string) (int, error) {
 			var view map[string]any
-			raw, err := f.call(http.MethodGet, clientPath(args[0]), url.Values{}, &view)
-			if err != nil {
-				return ExitRejected, err
+			if done, code, err := f.request(cmd, http.MethodGet, clientPath(args[0]), url.Values{}, nil, &view); done {
+				return code, err
 			}
-			out := cmd.OutOrStdout()
-			if f.json {
-				_, err = out.Write(raw)
-				return ExitOK, err
-			}
-			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			for _, k := range []string{"client_id", "status", "version", "org_id", "software_id", "client_name",
 				"token_endpoint_auth_method", "directory", "cert_subject", "cert_thumbprint", "upstream",
 				"issued_at", "updated_at", "deleted_at"} {
@@ -222,35 +246,20 @@ func newClientsShowCmd(x *exiter) *cobra.Command {
 				}
 			}
 			return ExitOK, tw.Flush()
-		})(cmd, nil)
-	}
-	return cmd
+		})
 }
 
 func newClientsDeleteCmd(x *exiter) *cobra.Command {
-	f := &adminFlags{}
-	cmd := &cobra.Command{
-		Use:   "delete <client_id> [flags]",
-		Short: "Delete a registration as the operator (DELETE /dcr/clients/{client_id}); local registrar only",
-		Args:  x.oneClient,
-	}
-	f.add(cmd)
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		return x.run(func(cmd *cobra.Command) (int, error) {
+	return adminCmd(x, "delete <client_id> [flags]",
+		"Delete a registration as the operator (DELETE /dcr/clients/{client_id}); at the backend too with an upstream registrar",
+		x.oneClient, func(cmd *cobra.Command, f *adminFlags, args []string) (int, error) {
 			var res map[string]any
-			raw, err := f.call(http.MethodDelete, clientPath(args[0]), url.Values{}, &res)
-			if err != nil {
-				return ExitRejected, err
-			}
-			if f.json {
-				_, err = cmd.OutOrStdout().Write(raw)
-				return ExitOK, err
+			if done, code, err := f.request(cmd, http.MethodDelete, clientPath(args[0]), url.Values{}, nil, &res); done {
+				return code, err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "Deleted %s\n", args[0])
 			return ExitOK, nil
-		})(cmd, nil)
-	}
-	return cmd
+		})
 }
 
 type historyRow struct {
@@ -265,30 +274,18 @@ type historyRow struct {
 }
 
 func newClientsHistoryCmd(x *exiter) *cobra.Command {
-	f := &adminFlags{}
-	cmd := &cobra.Command{
-		Use:   "history <client_id> [flags]",
-		Short: "A client's lifecycle and its software_id's rejections (GET /dcr/clients/{client_id}/history)",
-		Args:  x.oneClient,
-	}
-	f.add(cmd)
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		return x.run(func(cmd *cobra.Command) (int, error) {
+	return adminCmd(x, "history <client_id> [flags]", "A client's lifecycle and its software_id's rejections (GET /dcr/clients/{client_id}/history)",
+		x.oneClient, func(cmd *cobra.Command, f *adminFlags, args []string) (int, error) {
 			var h struct {
 				SoftwareID string       `json:"software_id"`
 				Status     string       `json:"status"`
 				Events     []historyRow `json:"events"`
 				Rejections []historyRow `json:"rejections"`
 			}
-			raw, err := f.call(http.MethodGet, clientPath(args[0], "history"), url.Values{}, &h)
-			if err != nil {
-				return ExitRejected, err
+			if done, code, err := f.request(cmd, http.MethodGet, clientPath(args[0], "history"), url.Values{}, nil, &h); done {
+				return code, err
 			}
 			out := cmd.OutOrStdout()
-			if f.json {
-				_, err = out.Write(raw)
-				return ExitOK, err
-			}
 			fmt.Fprintf(out, "%s (%s), software_id %s\n", args[0], h.Status, h.SoftwareID)
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "TIME\tEVENT\tOPERATION\tSTATUS\tERROR\tBY\tREASON")
@@ -303,7 +300,5 @@ func newClientsHistoryCmd(x *exiter) *cobra.Command {
 					r.Status, dash(r.Error), by, dash(r.Reason))
 			}
 			return ExitOK, tw.Flush()
-		})(cmd, nil)
-	}
-	return cmd
+		})
 }

@@ -3,7 +3,6 @@ package dcrcmd
 import (
 	"encoding/json"
 	"fmt"
-	"os/exec"
 	"strings"
 	"testing"
 
@@ -22,13 +21,9 @@ func TestClientsCommandsAgainstTheGateway(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := gatewaytest.Context(t)
-	body, err := c.Sign(c.Claims(), tppclient.SignOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := c.Register(ctx, body, "", "")
-	if err != nil || r.Status != 201 {
-		t.Fatalf("register: %v %v", r, err)
+	r := registerAs(t, g, 1)
+	if r.Status != 201 {
+		t.Fatalf("register: %v", r)
 	}
 	st, err := tppclient.StateFromResponse(r)
 	if err != nil {
@@ -38,18 +33,7 @@ func TestClientsCommandsAgainstTheGateway(t *testing.T) {
 
 	cli := func(wantCode int, args ...string) string {
 		t.Helper()
-		cmd := g.Command(append(append([]string{"dcr", "clients"}, args...), "--address", address)...)
-		out, err := cmd.CombinedOutput()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		if code != wantCode {
-			t.Fatalf("caddy dcr clients %s: exit %d, want %d\n%s", strings.Join(args, " "), code, wantCode, out)
-		}
-		return string(out)
+		return operatorCLI(t, g, address, wantCode, args...)
 	}
 
 	out := cli(0, "list")

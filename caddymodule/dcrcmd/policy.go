@@ -163,6 +163,8 @@ type policyInputFlags struct {
 	ssaClaims     []string
 	registrations int
 	clientID      string
+	// deniedOrg, deniedSoftware are input.denied: the org or software struck off.
+	deniedOrg, deniedSoftware bool
 }
 
 func newPolicyInputCmd(x *exiter) *cobra.Command {
@@ -189,6 +191,8 @@ logs every input it evaluates ("policy input", with the decision_id of its decis
 	fs.StringArrayVar(&f.ssaClaims, "ssa-claim", nil, "set a software statement claim, like --claim; repeatable")
 	fs.IntVar(&f.registrations, "registrations", 0, "registrations_for_software (live registrations of the software_id besides this one)")
 	fs.StringVar(&f.clientID, "client-id", "example-client-id", "client_id of the registration on update, read and delete")
+	fs.BoolVar(&f.deniedOrg, "denied-org", false, "input.denied.org: the TPP's org_id is struck off (on the deny list)")
+	fs.BoolVar(&f.deniedSoftware, "denied-software", false, "input.denied.software: the TPP's software_id is struck off")
 	return cmd
 }
 
@@ -267,7 +271,9 @@ func (f *policyInputFlags) run(cmd *cobra.Command) (int, error) {
 			x.Existing.Metadata, _ = obprofile.Apply(nil, obprofile.Input{Claims: claims, SSA: ssa, ClientCert: certs[0]})
 		}
 	}
-	writeJSON(cmd.OutOrStdout(), policy.Input(x, f.registrations))
+	in := policy.Input(x, f.registrations)
+	in["denied"] = map[string]any{"org": f.deniedOrg, "software": f.deniedSoftware, "reason": ""}
+	writeJSON(cmd.OutOrStdout(), in)
 	return ExitOK, nil
 }
 

@@ -76,6 +76,15 @@ func TestPolicyEvalDefaults(t *testing.T) {
 		t.Fatalf("want the org_status denial, got %+v", res)
 	}
 
+	struck, in := policyInput(t, "--denied-org")
+	if d, _ := in["denied"].(map[string]any); d["org"] != true || d["software"] != false {
+		t.Fatalf("input.denied = %v", in["denied"])
+	}
+	res = evalResultOf(t, run(t, "policy", "eval", "--input", struck).want(t, ExitRejected))
+	if res.Error != "invalid_software_statement" || !strings.Contains(res.ErrorDescription, "is struck off") {
+		t.Fatalf("want the struck_off denial, got %+v", res)
+	}
+
 	full, _ := policyInput(t, "--registrations", "10")
 	res = evalResultOf(t, run(t, "policy", "eval", "--input", full).want(t, ExitRejected))
 	if !strings.Contains(res.ErrorDescription, "already has 10 registrations") {

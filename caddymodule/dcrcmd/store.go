@@ -158,6 +158,23 @@ func (f *storeMigrateFlags) run(ctx context.Context, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "one-time keys: %d unexpired read: %d copied, %d already there\n", keys, keysCopied, keys-keysCopied)
 
+	// The deny list (strike-offs): entries already in the file are kept.
+	denied, err := src.DenyList(ctx)
+	if err != nil {
+		return fmt.Errorf("reading the deny list: %w", err)
+	}
+	deniedCopied := 0
+	for _, e := range denied {
+		added, err := dst.AddDenial(ctx, e, dcr.MaxDenyListEntries)
+		if err != nil {
+			return fmt.Errorf("copying the deny list entry for %s %s: %w", e.Kind, e.ID, err)
+		}
+		if added {
+			deniedCopied++
+		}
+	}
+	fmt.Fprintf(out, "deny list: %d entries read: %d copied, %d already there\n", len(denied), deniedCopied, len(denied)-deniedCopied)
+
 	// Verify: every source record is in the file at its version or newer, and the file is
 	// consistent as a whole.
 	verified := 0

@@ -47,6 +47,9 @@ func legacyRegistry(t *testing.T) string {
 	if _, err := src.Claim(ctx, "jti-expired", time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := src.AddDenial(ctx, dcr.DenyEntry{Kind: dcr.DenyOrg, ID: "org-struck-off", Reason: "r", CreatedAt: time.Now().UTC()}, 10); err != nil {
+		t.Fatal(err)
+	}
 	time.Sleep(5 * time.Millisecond) // let jti-expired lapse; nothing is asserted on time
 	return root
 }
@@ -60,6 +63,7 @@ func TestStoreMigrate(t *testing.T) {
 	for _, want := range []string{
 		"registrations: 3 read (2 live, 1 tombstones): 3 copied, 0 already there",
 		"one-time keys: 1 unexpired read: 1 copied",
+		"deny list: 1 entries read: 1 copied, 0 already there",
 		"verified: 3 of 3 registrations",
 	} {
 		if !strings.Contains(r.stdout, want) {
@@ -70,6 +74,7 @@ func TestStoreMigrate(t *testing.T) {
 	for _, want := range []string{
 		"3 read (2 live, 1 tombstones): 0 copied, 3 already there at the same version, 0 replaced",
 		"1 unexpired read: 0 copied, 1 already there",
+		"deny list: 1 entries read: 0 copied, 1 already there",
 		"verified: 3 of 3",
 	} {
 		if !strings.Contains(r.stdout, want) {

@@ -37,6 +37,7 @@ type referenceStore struct {
 	recs    map[string]*dcr.Registration
 	once    map[string]time.Time
 	history map[string][]dcr.HistoryEvent
+	deny    []dcr.DenyEntry
 }
 
 func newReferenceStore() *referenceStore {
@@ -166,6 +167,35 @@ func (s *referenceStore) Release(_ context.Context, key string) error {
 	defer s.mu.Unlock()
 	delete(s.once, key)
 	return nil
+}
+
+func (s *referenceStore) AddDenial(_ context.Context, e dcr.DenyEntry, limit int) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var added bool
+	var err error
+	s.deny, added, err = dcr.AddDenial(s.deny, e, limit)
+	return added, err
+}
+
+func (s *referenceStore) Denials(_ context.Context, orgID, softwareID string) ([]dcr.DenyEntry, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return dcr.MatchDenials(s.deny, orgID, softwareID), nil
+}
+
+func (s *referenceStore) DenyList(context.Context) ([]dcr.DenyEntry, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.deny), nil
+}
+
+func (s *referenceStore) LiftDenial(_ context.Context, kind dcr.DenyKind, id string) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var lifted bool
+	s.deny, lifted = dcr.LiftDenial(s.deny, kind, id)
+	return lifted, nil
 }
 
 var _ dcr.Store = (*referenceStore)(nil)

@@ -176,6 +176,7 @@ func mustProvision(t *testing.T, config string) *AccessToken {
 type onceStore struct {
 	dcr.RegistrationStore
 	dcr.HistoryStore
+	dcr.DenyListStore
 	mu   sync.Mutex
 	keys map[string]time.Duration
 	err  error

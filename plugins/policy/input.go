@@ -190,6 +190,26 @@ func CountRegistrations(ctx context.Context, x *dcr.Exchange, reg dcr.Registry) 
 	return reg.CountBySoftware(ctx, softwareID, except)
 }
 
+// DeniedInput is input.denied: what the operators' deny list (admin.api.dcr strike-offs)
+// says about the call's org_id and software_id, {"org": bool, "software": bool, "reason"}.
+func DeniedInput(ctx context.Context, x *dcr.Exchange, reg dcr.Registry) (map[string]any, error) {
+	var org, software string
+	switch {
+	case x.SoftwareStatement != nil:
+		org, software = x.SoftwareStatement.OrgID, x.SoftwareStatement.SoftwareID
+	case x.Existing != nil:
+		org, software = x.Existing.OrgID, x.Existing.SoftwareID
+	}
+	var d dcr.Denial
+	if reg != nil && (org != "" || software != "") {
+		var err error
+		if d, err = reg.Denied(ctx, org, software); err != nil {
+			return nil, err
+		}
+	}
+	return map[string]any{"org": d.Org, "software": d.Software, "reason": d.Reason}, nil
+}
+
 func anyList(ss []string) []any {
 	out := make([]any, len(ss))
 	for i, s := range ss {

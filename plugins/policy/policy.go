@@ -119,6 +119,9 @@ func (p *Policy) Protect(ctx context.Context, x *dcr.Exchange, reg dcr.Registry)
 		return dcr.Result{}, p.fail(rec, outcomeError, dcr.Unavailable(err, "the registration store is unavailable"))
 	}
 	input := Input(x, count)
+	if input["denied"], err = DeniedInput(ctx, x, reg); err != nil {
+		return dcr.Result{}, p.fail(rec, outcomeError, dcr.Unavailable(err, "the registration store is unavailable"))
+	}
 	if ce := p.logger.Check(zap.DebugLevel, "policy input"); ce != nil {
 		ce.Write(zap.String("decision_id", rec.id), zap.Any("input", input))
 	}

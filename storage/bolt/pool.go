@@ -25,8 +25,9 @@ var (
 	bucketOnceExpiry    = []byte("once_expiry")
 	bucketMeta          = []byte("meta")
 	bucketHistory       = []byte("history")
+	bucketDenyList      = []byte("denylist")
 
-	allBuckets = [][]byte{bucketRegistrations, bucketSoftware, bucketOrg, bucketOnce, bucketOnceExpiry, bucketMeta, bucketHistory}
+	allBuckets = [][]byte{bucketRegistrations, bucketSoftware, bucketOrg, bucketOnce, bucketOnceExpiry, bucketMeta, bucketHistory, bucketDenyList}
 )
 
 var (

@@ -12,6 +12,7 @@
 //	once_expiry    expiry || sha256(key)              -> ""  (TTL order, for the sweeper)
 //	meta           "schema", "migrated_from_caddy"    -> bookkeeping
 //	history        sha256(kind, id) || time || seq    -> a history event (JSON), bounded
+//	denylist       kind || NUL || id                  -> a deny list entry (JSON), bounded
 //
 // One-time keys are stored hashed: they can be consumed bearer tokens, which must not sit in
 // the file in the clear. The hash is the one storage/caddystorage names its keys by, so a

@@ -53,16 +53,21 @@ func (s *Store) History(ctx context.Context, kind dcr.HistoryKind, id string, si
 }
 
 func (s *Store) loadHistory(ctx context.Context, key string) ([]dcr.HistoryEvent, error) {
+	return loadJSON[[]dcr.HistoryEvent](ctx, s, key)
+}
+
+// loadJSON reads the JSON value of key; a missing key is the zero value.
+func loadJSON[T any](ctx context.Context, s *Store, key string) (T, error) {
+	var v T
 	data, err := s.storage.Load(ctx, key)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+		return v, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("caddystorage: loading %s: %w", key, err)
+		return v, fmt.Errorf("caddystorage: loading %s: %w", key, err)
 	}
-	var events []dcr.HistoryEvent
-	if err := json.Unmarshal(data, &events); err != nil {
-		return nil, fmt.Errorf("caddystorage: decoding %s: %w", key, err)
+	if err := json.Unmarshal(data, &v); err != nil {
+		return v, fmt.Errorf("caddystorage: decoding %s: %w", key, err)
 	}
-	return events, nil
+	return v, nil
 }
