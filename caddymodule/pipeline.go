@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"context"
 	"errors"
 	"io"
 	"mime"
@@ -70,8 +71,9 @@ func errorLabel(e *dcr.Error) string {
 	}
 }
 
-// run is the pipeline proper, a straight line: the request's facts, the phases in order
-// (a management call is decided after the authenticate phase), then the commit: one claim
+// run is the pipeline proper, a straight line: the request's facts, the screen (cheap
+// refusals), the admission control (a registration or update waits for a slot), the phases
+// in order (a management call is decided after the authenticate phase), then the commit: one claim
 // of the one-time keys, the registrar (given the store and the backend), the actions after
 // commit. It returns the status and body of a success.
 func (h *Handler) run(x *dcr.Exchange, next caddyhttp.Handler) (int, map[string]any, error) {
@@ -88,18 +90,18 @@ func (h *Handler) run(x *dcr.Exchange, next caddyhttp.Handler) (int, map[string]
 	}
 	reg := dcr.ReadOnly(h.store)
 	var pending dcr.Pending
-	for _, phase := range dcr.Phases {
-		if err := h.pipeline.Run(ctx, phase, x, reg, &pending, h.metrics.observeStage); err != nil {
-			return 0, nil, err
+	// The cheap refusals first (a replayed jti costs a look-up), then the bound on
+	// concurrent calls, then the cryptography.
+	if err := h.pipeline.Screen(ctx, x, reg); err != nil {
+		if e := dcr.AsError(err); e.Status == http.StatusBadRequest {
+			h.metrics.replays.Inc()
 		}
-		// Who is calling is settled first, so that an unauthorized management call costs no
-		// signature verification or key fetch.
-		if phase == dcr.PhaseAuthenticate && x.Operation != dcr.OpRegister {
-			if e := manage.Authorize(x.Existing, x.BearerToken, pending.Votes); e != nil {
-				return 0, nil, e
-			}
-		}
+		return 0, nil, err
 	}
+	if err := h.runPhases(ctx, x, reg, &pending); err != nil {
+		return 0, nil, err
+	}
+
 	if x.Operation == dcr.OpRead {
 		return http.StatusOK, registrationResponse(x.Existing, nil, x.EndpointURL), nil
 	}
@@ -146,6 +148,32 @@ func (h *Handler) run(x *dcr.Exchange, next caddyhttp.Handler) (int, map[string]
 	default:
 		return http.StatusNoContent, nil, nil
 	}
+}
+
+// runPhases runs the phases in order, a registration or update holding an admission slot
+// while they run (see admission.go); a management call is decided right after the
+// authenticate phase.
+func (h *Handler) runPhases(ctx context.Context, x *dcr.Exchange, reg dcr.Registry, pending *dcr.Pending) error {
+	if h.admission != nil && takesSlot(x.Operation) {
+		release, refusal := h.admission.admit(ctx)
+		if refusal != nil {
+			return refusal
+		}
+		defer release()
+	}
+	for _, phase := range dcr.Phases {
+		if err := h.pipeline.Run(ctx, phase, x, reg, pending, h.metrics.observeStage); err != nil {
+			return err
+		}
+		// Who is calling is settled first, so that an unauthorized management call costs no
+		// signature verification or key fetch.
+		if phase == dcr.PhaseAuthenticate && x.Operation != dcr.OpRegister {
+			if e := manage.Authorize(x.Existing, x.BearerToken, pending.Votes); e != nil {
+				return e
+			}
+		}
+	}
+	return nil
 }
 
 // readBody enforces the media type and the size limit and decodes the JWS payload, unverified,

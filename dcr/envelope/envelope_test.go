@@ -277,3 +277,39 @@ func TestConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestUnverifiedReplayKey: the early look-up's key is the commit's key for the same iss and
+// jti, and claims the rules would refuse give no key at all (nothing to look up).
+func TestUnverifiedReplayKey(t *testing.T) {
+	env, derr := Check(config(), input())
+	if derr != nil {
+		t.Fatal(derr)
+	}
+	key, gotJTI, ok := UnverifiedReplayKey(input().Claims)
+	if !ok || key != env.Replay.Key || gotJTI != jti {
+		t.Fatalf("key %q %q %v, want the commit's %q", key, gotJTI, ok, env.Replay.Key)
+	}
+	if r := ReplayRejection(jti); !reflect.DeepEqual(r, env.Replay.Reject) {
+		t.Fatalf("the early refusal %+v differs from the commit's %+v", r, env.Replay.Reject)
+	}
+	for name, change := range map[string]func(map[string]any){
+		"no iss":        func(c map[string]any) { delete(c, "iss") },
+		"iss empty":     func(c map[string]any) { c["iss"] = "" },
+		"iss a number":  func(c map[string]any) { c["iss"] = json.Number("7") },
+		"iss too long":  func(c map[string]any) { c["iss"] = strings.Repeat("i", maxLookupIssuerLength+1) },
+		"no jti":        func(c map[string]any) { delete(c, "jti") },
+		"jti empty":     func(c map[string]any) { c["jti"] = "" },
+		"jti an array":  func(c map[string]any) { c["jti"] = []any{"a"} },
+		"jti too long":  func(c map[string]any) { c["jti"] = strings.Repeat("a", jwtclaims.MaxJTILength+1) },
+		"claims absent": func(c map[string]any) { clear(c) },
+	} {
+		claims := input().Claims
+		change(claims)
+		if key, _, ok := UnverifiedReplayKey(claims); ok || key != "" {
+			t.Errorf("%s: key %q, want none", name, key)
+		}
+	}
+	if _, _, ok := UnverifiedReplayKey(nil); ok {
+		t.Error("nil claims gave a key")
+	}
+}

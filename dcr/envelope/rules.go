@@ -172,9 +172,43 @@ func CheckReplay(cfg *Config, in Input, env *Envelope) *dcr.Error {
 	env.Replay = dcr.OnceClaim{
 		Key:    ReplayKey(env.Issuer, env.JTI),
 		TTL:    env.Times.RememberFor(in.Now, cfg.Leeway),
-		Reject: dcr.BadMetadata("jti %q has already been used", env.JTI),
+		Reject: ReplayRejection(env.JTI),
 	}
 	return nil
+}
+
+// maxLookupIssuerLength bounds the iss of an unverified replay look-up.
+const maxLookupIssuerLength = 256
+
+// ReplayRejection is the answer to a request whose jti its issuer already used: the same 400
+// whether the commit's claim or the early look-up (UnverifiedReplayKey) found it.
+func ReplayRejection(jti string) *dcr.Error {
+	return dcr.BadMetadata("jti %q has already been used", jti)
+}
+
+// UnverifiedReplayKey is the replay key of a request read from its claims before its
+// signature is verified, for a read-only look-up (dcr.Registry.Seen) that refuses a replay
+// before any cryptography. It returns ok false when iss or jti is not what CheckIssuer and
+// CheckJTI accept; the full rules then reject the request after verification.
+//
+// Unverified, iss and jti are whatever the sender wrote, which is safe for a look-up that may
+// only refuse: a key is in the once store only because a request verified for that issuer
+// claimed it at commit, so a forged iss or jti can at most have its own request refused (it
+// would be refused as a replay, or as unsigned, anyway) and can neither mark a key used nor
+// make a request pass. The commit's atomic claim stays the one guard against replays.
+//
+// An iss longer than maxLookupIssuerLength is not looked up (an OB software_id has 22
+// characters), so the sender of an unverified request cannot make the look-up's key large.
+func UnverifiedReplayKey(claims map[string]any) (key, jti string, ok bool) {
+	iss, isStr, err := jose.StringClaim(claims, "iss")
+	if err != nil || !isStr || iss == "" || len(iss) > maxLookupIssuerLength {
+		return "", "", false
+	}
+	jti, isStr, err = jose.StringClaim(claims, "jti")
+	if err != nil || !isStr || jti == "" || len(jti) > jwtclaims.MaxJTILength {
+		return "", "", false
+	}
+	return ReplayKey(iss, jti), jti, true
 }
 
 // ReplayKey is the once-store key of a request jti: per issuer, since jti is unique only

@@ -155,6 +155,28 @@ func (s *SignedRequest) Protect(ctx context.Context, x *dcr.Exchange, _ dcr.Regi
 	return dcr.Result{RequestClaims: claims, RequestKeyID: hdr.Kid, Once: []dcr.OnceClaim{claim}}, nil
 }
 
+// Screen refuses a register or update whose (iss, jti) was already used, before any
+// signature is verified, with the answer of the commit's claim: a read-only look-up of the
+// replay key of the unverified claims (envelope.UnverifiedReplayKey says why an unverified
+// iss and jti can do no harm there). A request it cannot read is left to Protect.
+func (s *SignedRequest) Screen(ctx context.Context, x *dcr.Exchange, reg dcr.Registry) error {
+	if (x.Operation != dcr.OpRegister && x.Operation != dcr.OpUpdate) || x.UnverifiedClaims == nil || reg == nil {
+		return nil
+	}
+	key, jti, ok := envelope.UnverifiedReplayKey(x.UnverifiedClaims)
+	if !ok {
+		return nil
+	}
+	used, err := reg.Seen(ctx, key)
+	if err != nil {
+		return dcr.Unavailable(err, "the registration store is unavailable")
+	}
+	if used {
+		return envelope.ReplayRejection(jti)
+	}
+	return nil
+}
+
 // checkEnvelope applies the envelope rules (dcr/envelope) to the verified request and returns
 // the jti replay claim to commit.
 func (s *SignedRequest) checkEnvelope(x *dcr.Exchange, hdr jose.Header, claims map[string]any) (dcr.OnceClaim, *dcr.Error) {
@@ -177,4 +199,5 @@ var (
 	_ caddy.Validator    = (*SignedRequest)(nil)
 	_ caddy.CleanerUpper = (*SignedRequest)(nil)
 	_ dcr.Protection     = (*SignedRequest)(nil)
+	_ dcr.Screener       = (*SignedRequest)(nil)
 )
