@@ -122,10 +122,16 @@ func (p *Policy) Protect(ctx context.Context, x *dcr.Exchange, reg dcr.Registry)
 	if ce := p.logger.Check(zap.DebugLevel, "policy input"); ce != nil {
 		ce.Write(zap.String("decision_id", rec.id), zap.Any("input", input))
 	}
+	value, err := InputValue(input)
+	if err != nil {
+		return dcr.Result{}, p.fail(rec, outcomeError, dcr.Unavailable(err, "the registration policy input could not be built"))
+	}
 
+	// The budget is the evaluation's alone: the store count and the input are done, and an
+	// overload is refused before the pipeline by the admission control, not here.
 	evalCtx, cancel := context.WithTimeout(ctx, time.Duration(p.Timeout))
 	start := time.Now()
-	d, err := p.engine.Decide(evalCtx, input)
+	d, err := p.engine.Decide(evalCtx, value)
 	rec.eval = time.Since(start)
 	timedOut := errors.Is(evalCtx.Err(), context.DeadlineExceeded)
 	cancel()
