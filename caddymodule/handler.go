@@ -116,7 +116,10 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	h.Profile.SetDefaults()
 	h.withdrawProfile = dcrProfiles.publish(ctx, h.Endpoint, h.PublicURL, h.Profile)
 
-	mods, err := ctx.LoadModule(h, "ProtectionsRaw")
+	// The protections are given the effective profile (the policy shows it to Rego as
+	// data.dcrgate.profile).
+	guests := ctx.WithValue(obprofile.ContextKey, &h.Profile)
+	mods, err := guests.LoadModule(h, "ProtectionsRaw")
 	if err != nil {
 		return fmt.Errorf("loading protections: %w", err)
 	}
@@ -128,7 +131,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		}
 		h.protections = append(h.protections, dcr.Step{Name: id[strings.LastIndex(id, ".")+1:], Protection: p})
 	}
-	if err := h.addDefaultPolicy(ctx); err != nil {
+	if err := h.addDefaultPolicy(guests); err != nil {
 		return err
 	}
 	if err := h.buildPipeline(); err != nil {
