@@ -38,7 +38,9 @@ func DefaultMaxConcurrent() int { return admissionPerCore * runtime.GOMAXPROCS(0
 // that "did not decide in time", a client that gave up on a call that then commits).
 //
 // A call takes a slot after the screen (the cheap refusals: a replayed jti costs a look-up and
-// never a slot) and gives it back when the phases are done: the commit waits on the store's
+// never a slot), is screened again if it had to wait (the copy of a request that committed
+// meanwhile is then refused without its cryptography), and gives the slot back when the
+// phases are done: the commit waits on the store's
 // I/O, not on the CPU, and the store batches concurrent commits. Reads and deletes do not
 // take a slot: they verify no software statement and no signed request, their cost is the
 // authenticate phase's, and a TPP should be able to read or delete its registration (which
@@ -54,6 +56,9 @@ type admission struct {
 	mu      sync.Mutex
 	lastLog time.Time
 	refused int // since lastLog
+
+	// startsWaiting, when set (by tests), is called when a call finds every slot busy.
+	startsWaiting func()
 }
 
 func newAdmission(maxConcurrent int, timeout time.Duration, metrics *dcrMetrics, logger *zap.Logger) *admission {
@@ -69,19 +74,23 @@ func newAdmission(maxConcurrent int, timeout time.Duration, metrics *dcrMetrics,
 // errOverloaded is the logged cause of a refusal.
 var errOverloaded = errors.New("every admission slot stayed busy for the whole queue timeout")
 
-// admit waits up to the queue timeout for a slot and returns the function that gives it back,
-// or the 503 to answer when none came free in time (or the client went away meanwhile).
-func (a *admission) admit(ctx context.Context) (release func(), refusal *dcr.Error) {
+// admit waits up to the queue timeout for a slot and returns the function that gives it back
+// and whether the call had to wait for it, or the 503 to answer when none came free in time
+// (or the client went away meanwhile).
+func (a *admission) admit(ctx context.Context) (release func(), waited bool, refusal *dcr.Error) {
 	select {
 	case a.slots <- struct{}{}:
-		return a.admitted(), nil
+		return a.admitted(), false, nil
 	default:
+	}
+	if a.startsWaiting != nil {
+		a.startsWaiting()
 	}
 	timer := time.NewTimer(a.timeout)
 	defer timer.Stop()
 	select {
 	case a.slots <- struct{}{}:
-		return a.admitted(), nil
+		return a.admitted(), true, nil
 	case <-timer.C:
 	case <-ctx.Done():
 	}
@@ -89,7 +98,7 @@ func (a *admission) admit(ctx context.Context) (release func(), refusal *dcr.Err
 	a.logRefusal()
 	e := dcr.Unavailable(errOverloaded, "the registration endpoint is at capacity; retry after %s seconds", a.retryAfter)
 	e.Header = http.Header{"Retry-After": {a.retryAfter}}
-	return nil, e
+	return nil, false, e
 }
 
 func (a *admission) admitted() func() {

@@ -23,13 +23,13 @@ func TestAdmission(t *testing.T) {
 	a := newAdmission(2, 20*time.Millisecond, m, zap.New(core))
 	ctx := context.Background()
 
-	r1, e1 := a.admit(ctx)
-	r2, e2 := a.admit(ctx)
-	if e1 != nil || e2 != nil {
-		t.Fatalf("within the bound: %v %v", e1, e2)
+	r1, w1, e1 := a.admit(ctx)
+	r2, w2, e2 := a.admit(ctx)
+	if e1 != nil || e2 != nil || w1 || w2 {
+		t.Fatalf("within the bound: %v %v, waited %v %v", e1, e2, w1, w2)
 	}
 	for range 3 {
-		release, refusal := a.admit(ctx)
+		release, _, refusal := a.admit(ctx)
 		if release != nil || refusal == nil {
 			t.Fatal("a third call was admitted with max_concurrent 2")
 		}
@@ -38,23 +38,28 @@ func TestAdmission(t *testing.T) {
 		}
 	}
 	r1()
-	r3, e3 := a.admit(ctx)
+	r3, _, e3 := a.admit(ctx)
 	if e3 != nil {
 		t.Fatalf("a released slot did not admit: %v", e3)
 	}
 	// A waiting call gets the slot as soon as it is given back.
 	got := make(chan *dcr.Error, 1)
 	slow := newAdmission(1, time.Hour, m, zap.NewNop())
-	rs, _ := slow.admit(ctx)
-	go func() { _, e := slow.admit(ctx); got <- e }()
+	rs, _, _ := slow.admit(ctx)
+	waiting := make(chan struct{})
+	slow.startsWaiting = func() { close(waiting) }
+	waited := make(chan bool, 1)
+	go func() { _, w, e := slow.admit(ctx); waited <- w; got <- e }()
+	<-waiting // give the slot back only once the second call waits for it
 	rs()
-	if e := <-got; e != nil {
-		t.Fatalf("the waiting call was refused: %v", e)
+	if e := <-got; e != nil || !<-waited {
+		t.Fatalf("the waiting call was refused (%v) or did not wait", e)
 	}
 	// A client that went away stops waiting.
+	slow.startsWaiting = nil
 	gone, cancel := context.WithCancel(ctx)
 	cancel()
-	if _, e := slow.admit(gone); e == nil {
+	if _, _, e := slow.admit(gone); e == nil {
 		t.Fatal("a cancelled call was admitted to a full bound")
 	}
 	r2()

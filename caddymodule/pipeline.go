@@ -92,10 +92,7 @@ func (h *Handler) run(x *dcr.Exchange, next caddyhttp.Handler) (int, map[string]
 	var pending dcr.Pending
 	// The cheap refusals first (a replayed jti costs a look-up), then the bound on
 	// concurrent calls, then the cryptography.
-	if err := h.pipeline.Screen(ctx, x, reg); err != nil {
-		if e := dcr.AsError(err); e.Status == http.StatusBadRequest {
-			h.metrics.replays.Inc()
-		}
+	if err := h.screen(ctx, x, reg); err != nil {
 		return 0, nil, err
 	}
 	if err := h.runPhases(ctx, x, reg, &pending); err != nil {
@@ -150,16 +147,32 @@ func (h *Handler) run(x *dcr.Exchange, next caddyhttp.Handler) (int, map[string]
 	}
 }
 
+// screen runs the cheap refusals (dcr.Screener: a jti already used) before the call is
+// admitted to the phases.
+func (h *Handler) screen(ctx context.Context, x *dcr.Exchange, reg dcr.Registry) error {
+	err := h.pipeline.Screen(ctx, x, reg)
+	if e := dcr.AsError(err); err != nil && e.Status == http.StatusBadRequest {
+		h.metrics.replays.Inc()
+	}
+	return err
+}
+
 // runPhases runs the phases in order, a registration or update holding an admission slot
 // while they run (see admission.go); a management call is decided right after the
 // authenticate phase.
 func (h *Handler) runPhases(ctx context.Context, x *dcr.Exchange, reg dcr.Registry, pending *dcr.Pending) error {
 	if h.admission != nil && takesSlot(x.Operation) {
-		release, refusal := h.admission.admit(ctx)
+		release, waited, refusal := h.admission.admit(ctx)
 		if refusal != nil {
 			return refusal
 		}
 		defer release()
+		// What the screen looked up may have been claimed while the call waited.
+		if waited {
+			if err := h.screen(ctx, x, reg); err != nil {
+				return err
+			}
+		}
 	}
 	for _, phase := range dcr.Phases {
 		if err := h.pipeline.Run(ctx, phase, x, reg, pending, h.metrics.observeStage); err != nil {
