@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -95,6 +96,9 @@ func (h *Handler) run(x *dcr.Exchange, next caddyhttp.Handler) (int, map[string]
 	if err := h.screen(ctx, x, reg); err != nil {
 		return 0, nil, err
 	}
+	if err := h.decodeBody(x); err != nil {
+		return 0, nil, err
+	}
 	if err := h.runPhases(ctx, x, reg, &pending); err != nil {
 		return 0, nil, err
 	}
@@ -150,7 +154,9 @@ func (h *Handler) run(x *dcr.Exchange, next caddyhttp.Handler) (int, map[string]
 // screen runs the cheap refusals (dcr.Screener: a jti already used) before the call is
 // admitted to the phases.
 func (h *Handler) screen(ctx context.Context, x *dcr.Exchange, reg dcr.Registry) error {
+	start := time.Now()
 	err := h.pipeline.Screen(ctx, x, reg)
+	h.metrics.observeStage("screen", start)
 	if e := dcr.AsError(err); err != nil && e.Status == http.StatusBadRequest {
 		h.metrics.replays.Inc()
 	}
@@ -189,8 +195,7 @@ func (h *Handler) runPhases(ctx context.Context, x *dcr.Exchange, reg dcr.Regist
 	return nil
 }
 
-// readBody enforces the media type and the size limit and decodes the JWS payload, unverified,
-// so that protections can find the software statement inside.
+// readBody enforces the media type and the size limit.
 func (h *Handler) readBody(x *dcr.Exchange) error {
 	r := x.Request
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
@@ -208,9 +213,19 @@ func (h *Handler) readBody(x *dcr.Exchange) error {
 		return &dcr.Error{Status: http.StatusBadRequest, Code: dcr.CodeInvalidRequest,
 			Description: "the request body could not be read", Cause: err}
 	}
-	x.Body = []byte(strings.TrimSpace(string(body)))
+	x.Body = bytes.TrimSpace(body)
 	if len(x.Body) == 0 {
 		return dcr.BadMetadata("the request body is empty; a signed registration JWT is required")
+	}
+	return nil
+}
+
+// decodeBody decodes the JWS payload once, unverified, so that protections can find the
+// software statement inside. It runs after the screen, which needs only the raw body: a
+// replay is refused before its payload is decoded.
+func (h *Handler) decodeBody(x *dcr.Exchange) error {
+	if x.Body == nil {
+		return nil
 	}
 	jws, err := jose.Parse(x.Body)
 	if err != nil {

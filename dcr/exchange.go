@@ -41,8 +41,7 @@ type Exchange struct {
 	// RequestJWS is Body decoded once, so that verifying it does not decode it again.
 	RequestJWS *jose.Parsed
 	// UnverifiedClaims is the request JWS payload decoded without verifying it; protections
-	// use it only to locate what verifies it (the software statement inside) and to refuse a
-	// replay early (Screener), never to accept anything.
+	// use it only to locate what verifies it (the software statement inside).
 	UnverifiedClaims map[string]any
 	// BearerToken is the RFC 6750 bearer token of a read/update/delete, if it sent one (on
 	// register, a protection that wants one reads it with BearerToken).

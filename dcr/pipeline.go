@@ -107,10 +107,11 @@ type Protection interface {
 // Screener is implemented by a protection that can refuse some calls cheaply, before any
 // phase runs: the handler screens a call (Pipeline.Screen) before it admits it to the phases
 // and their cryptography, so that a replay costs a look-up rather than two signature checks
-// and a policy evaluation. Screen reads only the request's facts (the unverified claims among
-// them) and the registry; it returns a *Error to refuse the call and nil otherwise. It may
-// only refuse: what it read is unverified, so it never accepts, returns nothing to commit and
-// writes nothing; the phases check everything again.
+// and a policy evaluation. Screen reads only the request's facts and the registry, and runs
+// before the handler decodes the body: x.Body is set, x.RequestJWS and x.UnverifiedClaims
+// are not yet. It returns a *Error to refuse the call and nil otherwise. It may only refuse:
+// what it read is unverified, so it never accepts, returns nothing to commit and writes
+// nothing; the phases check everything again.
 type Screener interface {
 	Screen(ctx context.Context, x *Exchange, reg Registry) error
 }

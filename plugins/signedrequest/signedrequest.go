@@ -155,15 +155,16 @@ func (s *SignedRequest) Protect(ctx context.Context, x *dcr.Exchange, _ dcr.Regi
 	return dcr.Result{RequestClaims: claims, RequestKeyID: hdr.Kid, Once: []dcr.OnceClaim{claim}}, nil
 }
 
-// Screen refuses a register or update whose (iss, jti) was already used, before any
-// signature is verified, with the answer of the commit's claim: a read-only look-up of the
-// replay key of the unverified claims (envelope.UnverifiedReplayKey says why an unverified
-// iss and jti can do no harm there). A request it cannot read is left to Protect.
+// Screen refuses a register or update whose (iss, jti) was already used, before the body is
+// decoded and any signature verified, with the answer of the commit's claim: a read-only
+// look-up of the replay key read from the raw body (envelope.PeekReplayKey says why an
+// unverified iss and jti can do no harm there). A body it cannot read is left to the
+// handler's decoding and to Protect.
 func (s *SignedRequest) Screen(ctx context.Context, x *dcr.Exchange, reg dcr.Registry) error {
-	if (x.Operation != dcr.OpRegister && x.Operation != dcr.OpUpdate) || x.UnverifiedClaims == nil || reg == nil {
+	if (x.Operation != dcr.OpRegister && x.Operation != dcr.OpUpdate) || len(x.Body) == 0 || reg == nil {
 		return nil
 	}
-	key, jti, ok := envelope.UnverifiedReplayKey(x.UnverifiedClaims)
+	key, jti, ok := envelope.PeekReplayKey(x.Body)
 	if !ok {
 		return nil
 	}

@@ -242,12 +242,8 @@ func TestScreen(t *testing.T) {
 	// A signature nobody could verify: the screen decides without looking at it.
 	dot := strings.LastIndexByte(string(body), '.')
 	forged := append(append([]byte{}, body[:dot+1]...), "AAAA"...)
-	jws, err := jose.Parse(forged)
-	if err != nil {
-		t.Fatal(err)
-	}
 	key := envelope.ReplayKey(claims["iss"].(string), claims["jti"].(string))
-	x := &dcr.Exchange{Operation: dcr.OpRegister, Body: forged, RequestJWS: jws, UnverifiedClaims: jws.Claims()}
+	x := &dcr.Exchange{Operation: dcr.OpRegister, Body: forged}
 
 	reg := &seenRegistry{used: map[string]bool{key: true}}
 	err = s.Screen(context.Background(), x, reg)
@@ -260,19 +256,26 @@ func TestScreen(t *testing.T) {
 		t.Fatalf("used jti on update: %v", err)
 	}
 
+	noJTI := c.Claims()
+	delete(noJTI, "jti")
+	noJTIBody, err := c.Sign(noJTI, tppclient.SignOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for name, tc := range map[string]struct {
-		op     dcr.Operation
-		reg    *seenRegistry
-		claims map[string]any
-		want   int // look-ups
+		op   dcr.Operation
+		reg  *seenRegistry
+		body []byte
+		want int // look-ups
 	}{
-		"unused jti":          {dcr.OpRegister, &seenRegistry{used: map[string]bool{}}, jws.Claims(), 1},
-		"same jti, other iss": {dcr.OpRegister, &seenRegistry{used: map[string]bool{envelope.ReplayKey("other", claims["jti"].(string)): true}}, jws.Claims(), 1},
-		"no jti":              {dcr.OpRegister, &seenRegistry{used: map[string]bool{key: true}}, map[string]any{"iss": claims["iss"]}, 0},
-		"read":                {dcr.OpRead, &seenRegistry{used: map[string]bool{key: true}}, jws.Claims(), 0},
-		"delete":              {dcr.OpDelete, &seenRegistry{used: map[string]bool{key: true}}, jws.Claims(), 0},
+		"unused jti":          {dcr.OpRegister, &seenRegistry{used: map[string]bool{}}, forged, 1},
+		"same jti, other iss": {dcr.OpRegister, &seenRegistry{used: map[string]bool{envelope.ReplayKey("other", claims["jti"].(string)): true}}, forged, 1},
+		"no jti":              {dcr.OpRegister, &seenRegistry{used: map[string]bool{key: true}}, noJTIBody, 0},
+		"not a JWS":           {dcr.OpRegister, &seenRegistry{used: map[string]bool{key: true}}, []byte("{}"), 0},
+		"read":                {dcr.OpRead, &seenRegistry{used: map[string]bool{key: true}}, forged, 0},
+		"delete":              {dcr.OpDelete, &seenRegistry{used: map[string]bool{key: true}}, forged, 0},
 	} {
-		x := &dcr.Exchange{Operation: tc.op, UnverifiedClaims: tc.claims}
+		x := &dcr.Exchange{Operation: tc.op, Body: tc.body}
 		if err := s.Screen(context.Background(), x, tc.reg); err != nil || tc.reg.lookups != tc.want {
 			t.Errorf("%s: %v after %d look-ups, want none after %d", name, err, tc.reg.lookups, tc.want)
 		}
