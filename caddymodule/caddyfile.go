@@ -35,6 +35,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error)
 //	    public_url    <url>              # for registration_client_uri; default https://{host}{endpoint}
 //	    max_size      <size>             # largest request body; default 64KiB
 //	    default_policy [off]             # the embedded default policy when no `policy` is set; default on
+//	    max_concurrent <n>               # registrations and updates running at once; default 2 × GOMAXPROCS
+//	    queue_timeout  <duration>        # wait for a slot before answering 503 + Retry-After; default 1s
 //
 //	    # protections (dcr.protections.*); each runs in the phase it declares
 //	    # (authenticate: mtls, access_token; verify_statement: software_statement;
@@ -101,6 +103,22 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 			h.DefaultPolicy = &on
+		case "max_concurrent":
+			var v string
+			if !d.Args(&v) || d.NextArg() {
+				return d.ArgErr()
+			}
+			n, err := strconv.Atoi(v)
+			if err != nil || n <= 0 {
+				return d.Errf("max_concurrent takes a positive number of calls, not %q", v)
+			}
+			h.MaxConcurrent = n
+		case "queue_timeout":
+			dur, err := caddyfileargs.Duration(d, false)
+			if err != nil {
+				return err
+			}
+			h.QueueTimeout = dur
 		case "max_size", "max_body_size":
 			if name == "max_body_size" {
 				deprecated.Caddyfile(d, "max_body_size", "max_size")

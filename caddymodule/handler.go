@@ -62,6 +62,13 @@ type Handler struct {
 	RegistrarRaw json.RawMessage `json:"registrar,omitempty" caddy:"namespace=dcr.registrars inline_key=registrar"`
 	// History bounds the per-client and per-software histories admin.api.dcr shows.
 	History *HistoryConfig `json:"history,omitempty"`
+	// MaxConcurrent bounds the registrations and updates that run the pipeline's phases at
+	// once; default 2 × GOMAXPROCS. A call that finds no free slot within QueueTimeout is
+	// answered 503 temporarily_unavailable with Retry-After, before any cryptography (see
+	// admission.go). Reads and deletes are not bounded.
+	MaxConcurrent int `json:"max_concurrent,omitempty"`
+	// QueueTimeout is how long a call waits for a slot; default 1s.
+	QueueTimeout caddy.Duration `json:"queue_timeout,omitempty"`
 
 	// endpointMatcher is Caddy's path matcher for {endpoint} and {endpoint}/*: every path
 	// it takes is a DCR path (see route.go), so that no spelling of the endpoint that a
@@ -76,6 +83,7 @@ type Handler struct {
 	logger    *zap.Logger
 	metrics   *dcrMetrics
 	audit     *auditor
+	admission *admission
 	// withdrawProfile takes the profile published for dcr_discovery back (see dcrProfiles).
 	withdrawProfile func()
 	// withdrawRegistry takes the registry published for admin.api.dcr back (see dcrRegistries).
@@ -106,10 +114,14 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.MaxBodySize == 0 {
 		h.MaxBodySize = DefaultMaxBodySize
 	}
+	h.provisionAdmission()
 	h.Profile.SetDefaults()
 	h.withdrawProfile = dcrProfiles.publish(ctx, h.Endpoint, h.PublicURL, h.Profile)
 
-	mods, err := ctx.LoadModule(h, "ProtectionsRaw")
+	// The protections are given the effective profile (the policy shows it to Rego as
+	// data.dcrgate.profile).
+	guests := ctx.WithValue(obprofile.ContextKey, &h.Profile)
+	mods, err := guests.LoadModule(h, "ProtectionsRaw")
 	if err != nil {
 		return fmt.Errorf("loading protections: %w", err)
 	}
@@ -124,7 +136,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			h.protections = append(h.protections, c.CompanionSteps()...)
 		}
 	}
-	if err := h.addDefaultPolicy(ctx); err != nil {
+	if err := h.addDefaultPolicy(guests); err != nil {
 		return err
 	}
 	if err := h.buildPipeline(); err != nil {
@@ -216,6 +228,9 @@ func (h *Handler) Validate() error {
 	}
 	if h.MaxBodySize < 0 {
 		return errors.New("dcr: max_size must not be negative")
+	}
+	if err := h.validateAdmission(); err != nil {
+		return err
 	}
 	if err := h.Profile.Validate(); err != nil {
 		return fmt.Errorf("dcr: profile: %w", err)

@@ -29,6 +29,7 @@ type dcrMetrics struct {
 	stage       *prometheus.HistogramVec // stage
 	replays     prometheus.Counter
 	storeErrors prometheus.Counter
+	admission   *prometheus.CounterVec // outcome: admitted, refused
 
 	jwksFetches, jwksFailures, jwksCacheHits prometheus.CounterFunc
 }
@@ -76,6 +77,10 @@ func createDCRMetrics() *dcrMetrics {
 			Namespace: ns, Subsystem: sub, Name: "store_errors_total",
 			Help: "Store operations that failed (each answered 503).",
 		}),
+		admission: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "admission_total",
+			Help: "Registrations and updates admitted to the pipeline, or refused 503 because every slot (max_concurrent) stayed busy for queue_timeout.",
+		}, []string{"outcome"}),
 		jwksFetches: prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Namespace: ns, Subsystem: sub, Name: "jwks_fetches_total",
 			Help: "JWKS documents fetched from their origin (process-wide).",
@@ -98,7 +103,7 @@ func (m *dcrMetrics) registerOn(reg *prometheus.Registry) {
 	if reg == nil {
 		return
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.stage, m.replays, m.storeErrors,
+	for _, c := range []prometheus.Collector{m.requests, m.stage, m.replays, m.storeErrors, m.admission,
 		m.jwksFetches, m.jwksFailures, m.jwksCacheHits} {
 		// An error means reg has a collector of that name already: this one (AlreadyRegisteredError),
 		// as the names are the dcr module's.

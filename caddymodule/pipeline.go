@@ -1,6 +1,8 @@
 package caddymodule
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"io"
 	"mime"
@@ -70,8 +72,9 @@ func errorLabel(e *dcr.Error) string {
 	}
 }
 
-// run is the pipeline proper, a straight line: the request's facts, the phases in order
-// (a management call is decided after the authenticate phase), then the commit: one claim
+// run is the pipeline proper, a straight line: the request's facts, the screen (cheap
+// refusals), the admission control (a registration or update waits for a slot), the phases
+// in order (a management call is decided after the authenticate phase), then the commit: one claim
 // of the one-time keys, the registrar (given the store and the backend), the actions after
 // commit. It returns the status and body of a success.
 func (h *Handler) run(x *dcr.Exchange, next caddyhttp.Handler) (int, map[string]any, error) {
@@ -88,18 +91,18 @@ func (h *Handler) run(x *dcr.Exchange, next caddyhttp.Handler) (int, map[string]
 	}
 	reg := dcr.ReadOnly(h.store)
 	var pending dcr.Pending
-	for _, phase := range dcr.Phases {
-		if err := h.pipeline.Run(ctx, phase, x, reg, &pending, h.metrics.observeStage); err != nil {
-			return 0, nil, err
-		}
-		// Who is calling is settled first, so that an unauthorized management call costs no
-		// signature verification or key fetch.
-		if phase == dcr.PhaseAuthenticate && x.Operation != dcr.OpRegister {
-			if e := manage.Authorize(x.Existing, x.BearerToken, pending.Votes); e != nil {
-				return 0, nil, e
-			}
-		}
+	// The cheap refusals first (a replayed jti costs a look-up), then the bound on
+	// concurrent calls, then the cryptography.
+	if err := h.screen(ctx, x, reg); err != nil {
+		return 0, nil, err
 	}
+	if err := h.decodeBody(x); err != nil {
+		return 0, nil, err
+	}
+	if err := h.runPhases(ctx, x, reg, &pending); err != nil {
+		return 0, nil, err
+	}
+
 	if x.Operation == dcr.OpRead {
 		return http.StatusOK, registrationResponse(x.Existing, nil, x.EndpointURL), nil
 	}
@@ -151,8 +154,51 @@ func (h *Handler) run(x *dcr.Exchange, next caddyhttp.Handler) (int, map[string]
 	}
 }
 
-// readBody enforces the media type and the size limit and decodes the JWS payload, unverified,
-// so that protections can find the software statement inside.
+// screen runs the cheap refusals (dcr.Screener: a jti already used) before the call is
+// admitted to the phases.
+func (h *Handler) screen(ctx context.Context, x *dcr.Exchange, reg dcr.Registry) error {
+	start := time.Now()
+	err := h.pipeline.Screen(ctx, x, reg)
+	h.metrics.observeStage("screen", start)
+	if e := dcr.AsError(err); err != nil && e.Status == http.StatusBadRequest {
+		h.metrics.replays.Inc()
+	}
+	return err
+}
+
+// runPhases runs the phases in order, a registration or update holding an admission slot
+// while they run (see admission.go); a management call is decided right after the
+// authenticate phase.
+func (h *Handler) runPhases(ctx context.Context, x *dcr.Exchange, reg dcr.Registry, pending *dcr.Pending) error {
+	if h.admission != nil && takesSlot(x.Operation) {
+		release, waited, refusal := h.admission.admit(ctx)
+		if refusal != nil {
+			return refusal
+		}
+		defer release()
+		// What the screen looked up may have been claimed while the call waited.
+		if waited {
+			if err := h.screen(ctx, x, reg); err != nil {
+				return err
+			}
+		}
+	}
+	for _, phase := range dcr.Phases {
+		if err := h.pipeline.Run(ctx, phase, x, reg, pending, h.metrics.observeStage); err != nil {
+			return err
+		}
+		// Who is calling is settled first, so that an unauthorized management call costs no
+		// signature verification or key fetch.
+		if phase == dcr.PhaseAuthenticate && x.Operation != dcr.OpRegister {
+			if e := manage.Authorize(x.Existing, x.BearerToken, pending.Votes); e != nil {
+				return e
+			}
+		}
+	}
+	return nil
+}
+
+// readBody enforces the media type and the size limit.
 func (h *Handler) readBody(x *dcr.Exchange) error {
 	r := x.Request
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
@@ -170,9 +216,19 @@ func (h *Handler) readBody(x *dcr.Exchange) error {
 		return &dcr.Error{Status: http.StatusBadRequest, Code: dcr.CodeInvalidRequest,
 			Description: "the request body could not be read", Cause: err}
 	}
-	x.Body = []byte(strings.TrimSpace(string(body)))
+	x.Body = bytes.TrimSpace(body)
 	if len(x.Body) == 0 {
 		return dcr.BadMetadata("the request body is empty; a signed registration JWT is required")
+	}
+	return nil
+}
+
+// decodeBody decodes the JWS payload once, unverified, so that protections can find the
+// software statement inside. It runs after the screen, which needs only the raw body: a
+// replay is refused before its payload is decoded.
+func (h *Handler) decodeBody(x *dcr.Exchange) error {
+	if x.Body == nil {
+		return nil
 	}
 	jws, err := jose.Parse(x.Body)
 	if err != nil {

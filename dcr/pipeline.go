@@ -21,6 +21,10 @@
 //	                  metadata rules (dcr/obprofile), on register and update.
 //	decide            business rules: policy (Rego), which may deny or narrow the metadata.
 //
+// Before the first phase the handler screens the call: a protection that can refuse it with
+// a cheap look-up (a Screener: signed_request refuses a jti already used) does so before the
+// call is admitted (a bound on concurrent calls) and before any cryptography.
+//
 // Then, on register/update/delete, the commit: the one-time keys every phase returned are
 // claimed in one call (ClaimOnce; a key already used rejects the call and nothing is
 // written), the registrar is given the exchange, the store and the backend and writes the
@@ -105,6 +109,18 @@ type Protection interface {
 // management calls, in authenticate. The handler adds them right after the protection.
 type Companions interface {
 	CompanionSteps() []Step
+}
+
+// Screener is implemented by a protection that can refuse some calls cheaply, before any
+// phase runs: the handler screens a call (Pipeline.Screen) before it admits it to the phases
+// and their cryptography, so that a replay costs a look-up rather than two signature checks
+// and a policy evaluation. Screen reads only the request's facts and the registry, and runs
+// before the handler decodes the body: x.Body is set, x.RequestJWS and x.UnverifiedClaims
+// are not yet. It returns a *Error to refuse the call and nil otherwise. It may only refuse:
+// what it read is unverified, so it never accepts, returns nothing to commit and writes
+// nothing; the phases check everything again.
+type Screener interface {
+	Screen(ctx context.Context, x *Exchange, reg Registry) error
 }
 
 // Result is what a protection returns for the handler to record: each verified field is
@@ -253,6 +269,21 @@ func phaseList() string {
 
 // Steps are the steps of phase ph, in the order they run.
 func (p *Pipeline) Steps(ph Phase) []Step { return p.byPhase[ph] }
+
+// Screen runs the Screen of every step that is a Screener, in the order the phases would run
+// them, and returns the first refusal (see Screener).
+func (p *Pipeline) Screen(ctx context.Context, x *Exchange, reg Registry) error {
+	for _, ph := range Phases {
+		for _, s := range p.byPhase[ph] {
+			if sc, ok := s.Protection.(Screener); ok {
+				if err := sc.Screen(ctx, x, reg); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
 
 // Pending is what the phases returned for the decision and the commit.
 type Pending struct {

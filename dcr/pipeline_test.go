@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -251,5 +252,47 @@ func TestReadOnly(t *testing.T) {
 	s.err = errors.New("down")
 	if _, err := reg.CountBySoftware(ctx, "sw1", ""); err == nil {
 		t.Error("a store that is down is an error")
+	}
+}
+
+// screeningStep is a step that also screens: it refuses when refuse is set and records that
+// it screened.
+type screeningStep struct {
+	step
+	name     string
+	refuse   *Error
+	screened *[]string
+}
+
+func (s *screeningStep) Screen(context.Context, *Exchange, Registry) error {
+	*s.screened = append(*s.screened, s.name)
+	if s.refuse != nil {
+		return s.refuse
+	}
+	return nil
+}
+
+// TestScreen: the screeners run in phase order, before and apart from the phases, and the
+// first refusal stops the screen; steps that do not screen are not called.
+func TestScreen(t *testing.T) {
+	var screened []string
+	later := &screeningStep{step: step{phase: PhaseVerifyRequest}, name: "later", screened: &screened}
+	first := &screeningStep{step: step{phase: PhaseAuthenticate}, name: "first", screened: &screened}
+	ran := false
+	plain := &step{phase: PhaseAuthenticate, saw: func(*Exchange) { ran = true }}
+	p, err := NewPipeline(Step{"later", later}, Step{"plain", plain}, Step{"first", first})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Screen(context.Background(), &Exchange{}, nil); err != nil || !slices.Equal(screened, []string{"first", "later"}) {
+		t.Fatalf("screened %v: %v", screened, err)
+	}
+	if ran {
+		t.Fatal("the screen ran a step's Protect")
+	}
+	screened = nil
+	first.refuse = BadMetadata("replayed")
+	if err := p.Screen(context.Background(), &Exchange{}, nil); err != first.refuse || !slices.Equal(screened, []string{"first"}) {
+		t.Fatalf("screened %v: %v, want the first refusal only", screened, err)
 	}
 }

@@ -1,6 +1,7 @@
 package envelope
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"reflect"
@@ -274,6 +275,59 @@ func TestConfig(t *testing.T) {
 		}
 		if !reflect.DeepEqual(before, tc.cfg) {
 			t.Errorf("%s: Validate changed the config", tc.name)
+		}
+	}
+}
+
+// TestPeekReplayKey: the early look-up's key, read from the raw body, is the commit's key for
+// the same iss and jti; bodies whose iss or jti the rules would refuse give no key at all.
+func TestPeekReplayKey(t *testing.T) {
+	env, derr := Check(config(), input())
+	if derr != nil {
+		t.Fatal(derr)
+	}
+	body := func(claims map[string]any) []byte {
+		raw, err := json.Marshal(claims)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return []byte("eyJhbGciOiJQUzI1NiIsImtpZCI6ImsifQ." + base64.RawURLEncoding.EncodeToString(raw) + ".c2ln")
+	}
+	key, gotJTI, ok := PeekReplayKey(body(input().Claims))
+	if !ok || key != env.Replay.Key || gotJTI != jti {
+		t.Fatalf("key %q %q %v, want the commit's %q", key, gotJTI, ok, env.Replay.Key)
+	}
+	if r := ReplayRejection(jti); !reflect.DeepEqual(r, env.Replay.Reject) {
+		t.Fatalf("the early refusal %+v differs from the commit's %+v", r, env.Replay.Reject)
+	}
+	for name, change := range map[string]func(map[string]any){
+		"no iss":       func(c map[string]any) { delete(c, "iss") },
+		"iss empty":    func(c map[string]any) { c["iss"] = "" },
+		"iss a number": func(c map[string]any) { c["iss"] = 7 },
+		"iss null":     func(c map[string]any) { c["iss"] = nil },
+		"iss too long": func(c map[string]any) { c["iss"] = strings.Repeat("i", maxLookupIssuerLength+1) },
+		"no jti":       func(c map[string]any) { delete(c, "jti") },
+		"jti empty":    func(c map[string]any) { c["jti"] = "" },
+		"jti an array": func(c map[string]any) { c["jti"] = []any{"a"} },
+		"jti too long": func(c map[string]any) { c["jti"] = strings.Repeat("a", jwtclaims.MaxJTILength+1) },
+	} {
+		claims := input().Claims
+		change(claims)
+		if key, _, ok := PeekReplayKey(body(claims)); ok || key != "" {
+			t.Errorf("%s: key %q, want none", name, key)
+		}
+	}
+	for name, b := range map[string]string{
+		"empty":              "",
+		"no dots":            "abc",
+		"one part":           "abc.",
+		"empty payload":      "abc..sig",
+		"payload not b64":    "abc.!!!.sig",
+		"payload not JSON":   "abc." + base64.RawURLEncoding.EncodeToString([]byte("nope")) + ".sig",
+		"payload not object": "abc." + base64.RawURLEncoding.EncodeToString([]byte(`["iss","jti"]`)) + ".sig",
+	} {
+		if key, _, ok := PeekReplayKey([]byte(b)); ok || key != "" {
+			t.Errorf("%s: key %q, want none", name, key)
 		}
 	}
 }

@@ -1,10 +1,14 @@
 package envelope
 
 import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/dcrgate/dcrgate/dcr"
 	"github.com/dcrgate/dcrgate/dcr/jwtclaims"
@@ -172,9 +176,210 @@ func CheckReplay(cfg *Config, in Input, env *Envelope) *dcr.Error {
 	env.Replay = dcr.OnceClaim{
 		Key:    ReplayKey(env.Issuer, env.JTI),
 		TTL:    env.Times.RememberFor(in.Now, cfg.Leeway),
-		Reject: dcr.BadMetadata("jti %q has already been used", env.JTI),
+		Reject: ReplayRejection(env.JTI),
 	}
 	return nil
+}
+
+// maxLookupIssuerLength bounds the iss of an unverified replay look-up.
+const maxLookupIssuerLength = 256
+
+// ReplayRejection is the answer to a request whose jti its issuer already used: the same 400
+// whether the commit's claim or the early look-up (UnverifiedReplayKey) found it.
+func ReplayRejection(jti string) *dcr.Error {
+	return dcr.BadMetadata("jti %q has already been used", jti)
+}
+
+// PeekReplayKey is the replay key of a compact JWS request read from its payload before its
+// signature is verified, or before it is even fully decoded, for a read-only look-up
+// (dcr.Registry.Seen) that refuses a replay at the cost of one base64 and one JSON scan. It
+// returns ok false when the body is not a compact JWS whose payload has iss and jti as
+// CheckIssuer and CheckJTI accept them; the full decoding and the rules then judge the
+// request.
+//
+// Unverified, iss and jti are whatever the sender wrote, which is safe for a look-up that may
+// only refuse: a key is in the once store only because a request verified for that issuer
+// claimed it at commit, so a forged iss or jti can at most have its own request refused (it
+// would be refused as a replay, or as unsigned, anyway) and can neither mark a key used nor
+// make a request pass. The commit's atomic claim stays the one guard against replays. The
+// payload is read leniently (a duplicate member: the last one counts), which changes nothing
+// for a request the strict decoding accepts, since it has none.
+//
+// An iss longer than maxLookupIssuerLength is not looked up (an OB software_id has 22
+// characters), so the sender of an unverified request cannot make the look-up's key large.
+func PeekReplayKey(compact []byte) (key, jti string, ok bool) {
+	first := bytes.IndexByte(compact, '.')
+	if first < 0 {
+		return "", "", false
+	}
+	n := bytes.IndexByte(compact[first+1:], '.')
+	if n <= 0 {
+		return "", "", false
+	}
+	payload := make([]byte, base64.RawURLEncoding.DecodedLen(n))
+	if _, err := base64.RawURLEncoding.Decode(payload, compact[first+1:first+1+n]); err != nil {
+		return "", "", false
+	}
+	iss, jti, found, plain := scanIssJTI(payload)
+	if !plain {
+		// Escapes, duplicates, anything unusual: let encoding/json read it (member names
+		// exactly, as the strict decoding matches them; of duplicates, the last).
+		var claims map[string]any
+		if err := json.Unmarshal(payload, &claims); err != nil {
+			return "", "", false
+		}
+		var isStr, jtiStr bool
+		iss, isStr = claims["iss"].(string)
+		jti, jtiStr = claims["jti"].(string)
+		found = isStr && jtiStr
+	}
+	if !found || iss == "" || len(iss) > maxLookupIssuerLength || jti == "" || len(jti) > jwtclaims.MaxJTILength {
+		return "", "", false
+	}
+	return ReplayKey(iss, jti), jti, true
+}
+
+// scanIssJTI reads the top-level iss and jti strings of a JSON object in one pass without
+// decoding the rest (a request's payload is mostly its software statement, a long string to
+// skip). plain is false when the payload is anything but the simple case it reads exactly:
+// an escape in a key or in iss or jti, iss or jti twice, or JSON it does not follow; the
+// caller then decodes with encoding/json. found reports that both were strings.
+func scanIssJTI(b []byte) (iss, jti string, found, plain bool) {
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return "", "", false, false
+	}
+	i = skipSpace(b, i+1)
+	var haveIss, haveJTI bool
+	if i < len(b) && b[i] == '}' {
+		return "", "", false, skipSpace(b, i+1) == len(b)
+	}
+	for {
+		if i >= len(b) || b[i] != '"' {
+			return "", "", false, false
+		}
+		key, next, escaped := scanString(b, i)
+		if next < 0 || escaped {
+			return "", "", false, false
+		}
+		i = skipSpace(b, next)
+		if i >= len(b) || b[i] != ':' {
+			return "", "", false, false
+		}
+		i = skipSpace(b, i+1)
+		if i >= len(b) {
+			return "", "", false, false
+		}
+		wanted := string(key) == "iss" || string(key) == "jti"
+		switch {
+		case wanted && b[i] == '"':
+			v, next, escaped := scanString(b, i)
+			if next < 0 || escaped {
+				return "", "", false, false
+			}
+			if string(key) == "iss" {
+				if haveIss {
+					return "", "", false, false
+				}
+				iss, haveIss = string(v), true
+			} else {
+				if haveJTI {
+					return "", "", false, false
+				}
+				jti, haveJTI = string(v), true
+			}
+			i = next
+		case wanted:
+			return "", "", false, false // not a string: encoding/json says what it is
+		default:
+			if i = skipValue(b, i); i < 0 {
+				return "", "", false, false
+			}
+		}
+		i = skipSpace(b, i)
+		if i >= len(b) {
+			return "", "", false, false
+		}
+		switch b[i] {
+		case ',':
+			i = skipSpace(b, i+1)
+		case '}':
+			if skipSpace(b, i+1) != len(b) {
+				return "", "", false, false
+			}
+			return iss, jti, haveIss && haveJTI, true
+		default:
+			return "", "", false, false
+		}
+	}
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// scanString reads the string starting at b[i] == '"': its raw content, the index after its
+// closing quote (-1 if there is none) and whether it holds an escape or invalid UTF-8 (which
+// encoding/json would change).
+func scanString(b []byte, i int) (content []byte, next int, escaped bool) {
+	for j := i + 1; j < len(b); j++ {
+		switch c := b[j]; {
+		case c == '"':
+			content = b[i+1 : j]
+			// encoding/json replaces invalid UTF-8: leave such a string to it.
+			return content, j + 1, escaped || !utf8.Valid(content)
+		case c == '\\':
+			escaped = true
+			j++ // the escaped character, a quote included, is not the end
+		case c < 0x20:
+			return nil, -1, false // a control character is not valid in a JSON string
+		}
+	}
+	return nil, -1, false
+}
+
+// skipValue returns the index after the JSON value at b[i], or -1. Nested objects and arrays
+// are skipped by depth, strings by their quotes; scalars up to the next delimiter (their
+// syntax is not checked: a body that is not JSON fails the strict decoding after the look-up,
+// and a look-up may only refuse).
+func skipValue(b []byte, i int) int {
+	depth := 0
+	for i < len(b) {
+		switch b[i] {
+		case '"':
+			_, next, _ := scanString(b, i)
+			if next < 0 {
+				return -1
+			}
+			i = next
+		case '{', '[':
+			depth++
+			i++
+		case '}', ']':
+			if depth == 0 {
+				return i
+			}
+			depth--
+			i++
+		case ',':
+			if depth == 0 {
+				return i
+			}
+			i++
+		default:
+			i++
+		}
+		if depth == 0 && i < len(b) && (b[i] == ',' || b[i] == '}' || b[i] == ' ' || b[i] == '\n' || b[i] == '\t' || b[i] == '\r') {
+			return i
+		}
+	}
+	if depth == 0 {
+		return i
+	}
+	return -1
 }
 
 // ReplayKey is the once-store key of a request jti: per issuer, since jti is unique only

@@ -16,6 +16,7 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/util"
 
+	"github.com/dcrgate/dcrgate/dcr/obprofile"
 	"github.com/dcrgate/dcrgate/policies"
 )
 
@@ -49,6 +50,36 @@ type Sources struct {
 	Data []string
 	// Decision is the decision query; default DefaultDecision.
 	Decision string
+	// Profile is the OB profile of the dcr handler the policy runs in (defaults filled),
+	// shown to Rego as data.dcrgate.profile (ProfileData); nil = the default profile.
+	Profile *obprofile.Config
+}
+
+// ProfileDataKey and ProfileDataMember place the OB profile in data: data.dcrgate.profile.
+const (
+	ProfileDataKey    = "dcrgate"
+	ProfileDataMember = "profile"
+)
+
+// ProfileData is the profile as Rego sees it in data.dcrgate.profile: the effective
+// configuration under its JSON (and Caddyfile) names, role_scopes among them. The profile in
+// Go owns these rules; the policy reads them and cannot change them, so data documents that
+// set data.dcrgate.profile are overridden.
+func ProfileData(cfg *obprofile.Config) (map[string]any, error) {
+	var c obprofile.Config
+	if cfg != nil {
+		c = *cfg
+	}
+	c.SetDefaults()
+	raw, err := json.Marshal(c)
+	if err != nil {
+		return nil, err
+	}
+	var out map[string]any
+	if err := util.UnmarshalJSON(raw, &out); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // Load reads the sources into a bundle.
@@ -102,6 +133,16 @@ func Load(src Sources) (*Bundle, error) {
 	if len(b.Modules) == 0 {
 		return nil, errors.New("no Rego modules: enable the defaults or name module files or directories")
 	}
+	profile, err := ProfileData(src.Profile)
+	if err != nil {
+		return nil, fmt.Errorf("policy data: the OB profile: %w", err)
+	}
+	ours, _ := b.Data[ProfileDataKey].(map[string]any)
+	if ours == nil {
+		ours = map[string]any{}
+		b.Data[ProfileDataKey] = ours
+	}
+	ours[ProfileDataMember] = profile
 	return b, nil
 }
 

@@ -51,7 +51,9 @@ func Compile(ctx context.Context, b *Bundle) (*Engine, error) {
 	query, err := rego.New(
 		rego.Query(b.Decision),
 		rego.Compiler(compiler),
-		rego.Store(inmem.NewFromObject(b.Data)),
+		// The data is held as OPA values, so a rule reading data.dcr.config does not convert
+		// it from Go values on every evaluation.
+		rego.Store(inmem.NewFromObjectWithOpts(b.Data, inmem.OptReturnASTValuesOnRead(true))),
 		rego.SetRegoVersion(ast.RegoV1),
 		// A builtin that fails (a bad regex, a type error at run time) is an error, not an
 		// undefined value that a `not` could turn into an allow.
@@ -69,10 +71,15 @@ func (e *Engine) Hash() string { return e.hash }
 // Modules are the names of the compiled modules.
 func (e *Engine) Modules() []string { return e.modules }
 
-// Eval evaluates the decision for input (a JSON-shaped value) and returns the raw decision.
-// ctx bounds the evaluation; cancelling it stops the evaluation with an error.
+// Eval evaluates the decision for input (an ast.Value, or a JSON-shaped Go value that
+// InputValue converts) and returns the raw decision. ctx bounds the evaluation; cancelling it
+// stops the evaluation with an error.
 func (e *Engine) Eval(ctx context.Context, input any) (any, error) {
-	rs, err := e.query.Eval(ctx, rego.EvalInput(input))
+	value, err := InputValue(input)
+	if err != nil {
+		return nil, fmt.Errorf("policy input: %w", err)
+	}
+	rs, err := e.query.Eval(ctx, rego.EvalParsedInput(value))
 	if err != nil {
 		return nil, err
 	}

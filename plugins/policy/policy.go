@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dcrgate/dcrgate/dcr"
+	"github.com/dcrgate/dcrgate/dcr/obprofile"
 )
 
 func init() {
@@ -45,6 +46,9 @@ type Policy struct {
 	engine *Engine
 	hash   string
 	logger *zap.Logger
+	// profile is the OB profile of the dcr handler that provisions the policy (nil outside
+	// one: the default profile), for data.dcrgate.profile.
+	profile *obprofile.Config
 }
 
 // CaddyModule returns the Caddy module information.
@@ -57,13 +61,14 @@ func (Policy) CaddyModule() caddy.ModuleInfo {
 
 // Sources are where the policy set comes from.
 func (p *Policy) Sources() Sources {
-	return Sources{Defaults: p.Defaults == nil || *p.Defaults, Modules: p.Modules, Data: p.Data, Decision: p.Decision}
+	return Sources{Defaults: p.Defaults == nil || *p.Defaults, Modules: p.Modules, Data: p.Data, Decision: p.Decision, Profile: p.profile}
 }
 
 // Provision reads the policy set and compiles it, or reuses the engine another config (the
 // one being replaced by a reload, say) compiled from the same content.
 func (p *Policy) Provision(ctx caddy.Context) error {
 	p.logger = ctx.Logger()
+	p.profile = obprofile.FromContext(ctx)
 	if p.Timeout == 0 {
 		p.Timeout = caddy.Duration(DefaultTimeout)
 	}
@@ -125,10 +130,16 @@ func (p *Policy) Protect(ctx context.Context, x *dcr.Exchange, reg dcr.Registry)
 	if ce := p.logger.Check(zap.DebugLevel, "policy input"); ce != nil {
 		ce.Write(zap.String("decision_id", rec.id), zap.Any("input", input))
 	}
+	value, err := InputValue(input)
+	if err != nil {
+		return dcr.Result{}, p.fail(rec, outcomeError, dcr.Unavailable(err, "the registration policy input could not be built"))
+	}
 
+	// The budget is the evaluation's alone: the store count and the input are done, and an
+	// overload is refused before the pipeline by the admission control, not here.
 	evalCtx, cancel := context.WithTimeout(ctx, time.Duration(p.Timeout))
 	start := time.Now()
-	d, err := p.engine.Decide(evalCtx, input)
+	d, err := p.engine.Decide(evalCtx, value)
 	rec.eval = time.Since(start)
 	timedOut := errors.Is(evalCtx.Err(), context.DeadlineExceeded)
 	cancel()

@@ -202,6 +202,29 @@ func (s *SignedRequest) checkSigningKey(ctx context.Context, x *dcr.Exchange, ke
 	return &dcr.SigningKey{RegisteredKey: signer, Revocation: out.Facts}, nil
 }
 
+// Screen refuses a register or update whose (iss, jti) was already used, before the body is
+// decoded and any signature verified, with the answer of the commit's claim: a read-only
+// look-up of the replay key read from the raw body (envelope.PeekReplayKey says why an
+// unverified iss and jti can do no harm there). A body it cannot read is left to the
+// handler's decoding and to Protect.
+func (s *SignedRequest) Screen(ctx context.Context, x *dcr.Exchange, reg dcr.Registry) error {
+	if (x.Operation != dcr.OpRegister && x.Operation != dcr.OpUpdate) || len(x.Body) == 0 || reg == nil {
+		return nil
+	}
+	key, jti, ok := envelope.PeekReplayKey(x.Body)
+	if !ok {
+		return nil
+	}
+	used, err := reg.Seen(ctx, key)
+	if err != nil {
+		return dcr.Unavailable(err, "the registration store is unavailable")
+	}
+	if used {
+		return envelope.ReplayRejection(jti)
+	}
+	return nil
+}
+
 // checkEnvelope applies the envelope rules (dcr/envelope) to the verified request and returns
 // the jti replay claim to commit.
 func (s *SignedRequest) checkEnvelope(x *dcr.Exchange, hdr jose.Header, claims map[string]any) (dcr.OnceClaim, *dcr.Error) {
@@ -224,4 +247,5 @@ var (
 	_ caddy.Validator    = (*SignedRequest)(nil)
 	_ caddy.CleanerUpper = (*SignedRequest)(nil)
 	_ dcr.Protection     = (*SignedRequest)(nil)
+	_ dcr.Screener       = (*SignedRequest)(nil)
 )

@@ -207,3 +207,91 @@ func ecKey(t *testing.T, sb *sandbox.Sandbox) jwk.Key {
 	}
 	return k
 }
+
+// seenRegistry is a Registry whose once store holds the keys in used; it counts look-ups.
+type seenRegistry struct {
+	used    map[string]bool
+	err     error
+	lookups int
+}
+
+func (r *seenRegistry) Get(context.Context, string) (*dcr.Registration, error) {
+	return nil, dcr.ErrNotFound
+}
+
+func (r *seenRegistry) CountBySoftware(context.Context, string, string) (int, error) {
+	return 0, nil
+}
+
+func (r *seenRegistry) Denied(context.Context, string, string) (dcr.Denial, error) {
+	return dcr.Denial{}, nil
+}
+
+func (r *seenRegistry) Seen(_ context.Context, key string) (bool, error) {
+	r.lookups++
+	return r.used[key], r.err
+}
+
+// TestScreen: a request whose (iss, jti) was used is refused from its unverified claims with
+// the commit's answer, whatever its signature; anything else passes the screen untouched.
+func TestScreen(t *testing.T) {
+	_, c := fixture(t)
+	// No key source at all: the screen must not need one.
+	s := provisioned(t, &SignedRequest{Audience: []string{"https://bank.example"}})
+	claims := c.Claims()
+	body, err := c.Sign(claims, tppclient.SignOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A signature nobody could verify: the screen decides without looking at it.
+	dot := strings.LastIndexByte(string(body), '.')
+	forged := append(append([]byte{}, body[:dot+1]...), "AAAA"...)
+	key := envelope.ReplayKey(claims["iss"].(string), claims["jti"].(string))
+	x := &dcr.Exchange{Operation: dcr.OpRegister, Body: forged}
+
+	reg := &seenRegistry{used: map[string]bool{key: true}}
+	err = s.Screen(context.Background(), x, reg)
+	var e *dcr.Error
+	if !errors.As(err, &e) || !reflectDeepEqual(e, envelope.ReplayRejection(claims["jti"].(string))) {
+		t.Fatalf("used jti: %v, want the replay refusal", err)
+	}
+	x.Operation = dcr.OpUpdate
+	if err := s.Screen(context.Background(), x, reg); !errors.As(err, &e) || e.Status != http.StatusBadRequest {
+		t.Fatalf("used jti on update: %v", err)
+	}
+
+	noJTI := c.Claims()
+	delete(noJTI, "jti")
+	noJTIBody, err := c.Sign(noJTI, tppclient.SignOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, tc := range map[string]struct {
+		op   dcr.Operation
+		reg  *seenRegistry
+		body []byte
+		want int // look-ups
+	}{
+		"unused jti":          {dcr.OpRegister, &seenRegistry{used: map[string]bool{}}, forged, 1},
+		"same jti, other iss": {dcr.OpRegister, &seenRegistry{used: map[string]bool{envelope.ReplayKey("other", claims["jti"].(string)): true}}, forged, 1},
+		"no jti":              {dcr.OpRegister, &seenRegistry{used: map[string]bool{key: true}}, noJTIBody, 0},
+		"not a JWS":           {dcr.OpRegister, &seenRegistry{used: map[string]bool{key: true}}, []byte("{}"), 0},
+		"read":                {dcr.OpRead, &seenRegistry{used: map[string]bool{key: true}}, forged, 0},
+		"delete":              {dcr.OpDelete, &seenRegistry{used: map[string]bool{key: true}}, forged, 0},
+	} {
+		x := &dcr.Exchange{Operation: tc.op, Body: tc.body}
+		if err := s.Screen(context.Background(), x, tc.reg); err != nil || tc.reg.lookups != tc.want {
+			t.Errorf("%s: %v after %d look-ups, want none after %d", name, err, tc.reg.lookups, tc.want)
+		}
+	}
+
+	down := &seenRegistry{err: errors.New("connection refused")}
+	x.Operation = dcr.OpRegister
+	if err := s.Screen(context.Background(), x, down); !errors.As(err, &e) || e.Status != http.StatusServiceUnavailable {
+		t.Fatalf("store down: %v, want 503", err)
+	}
+}
+
+func reflectDeepEqual(a, b *dcr.Error) bool {
+	return a.Status == b.Status && a.Code == b.Code && a.Description == b.Description
+}
