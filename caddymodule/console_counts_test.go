@@ -30,7 +30,7 @@ func TestAuditFeedsTheOutcomeCounts(t *testing.T) {
 	}
 	dir := &registryDirectory{}
 	dir.add(&publishedRegistry{Server: "srv0", Endpoint: "/register", RegistrarID: "dcr.registrars.local",
-		Store: p.store, Retention: p.h.audit.history.keep, audit: p.h.audit})
+		Store: p.store, Registrar: p.h.registrar, Retention: p.h.audit.history.keep, audit: p.h.audit})
 	rw := httptest.NewRecorder()
 	if err := (&AdminAPI{directory: dir}).serve(rw, httptest.NewRequest(http.MethodDelete, "/dcr/clients/"+id, nil)); err != nil || rw.Code != http.StatusOK {
 		t.Fatalf("admin delete: %d %s", rw.Code, rw.Body)
