@@ -1,54 +1,20 @@
 package caddymodule_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/dcrgate/dcrgate/internal/gatewaytest"
 	"github.com/dcrgate/dcrgate/internal/tppclient"
 )
-
-// chromium runs the real headless Chromium on url with a fresh profile and returns the DOM
-// after the page's scripts ran (--dump-dom), or, with screenshot set, writes a PNG there.
-func chromium(t *testing.T, url, screenshot string) string {
-	t.Helper()
-	bin, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Fatalf("chromium is not installed (Debian package chromium; .ci/run installs it): %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	args := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-		"--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--user-data-dir=" + t.TempDir(),
-		// The gateway's certificate is the sandbox CA's, which this fresh profile does not trust.
-		"--ignore-certificate-errors",
-		"--virtual-time-budget=10000"}
-	if screenshot != "" {
-		args = append(args, "--screenshot="+screenshot, "--window-size=1480,900", "--hide-scrollbars")
-	} else {
-		args = append(args, "--dump-dom")
-	}
-	cmd := exec.CommandContext(ctx, bin, append(args, url)...)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("chromium %s: %v\n%s", url, err, stderr.String())
-	}
-	return string(out)
-}
 
 // The console in a real browser, through the real gateway: two orgs register over mTLS, one
 // client is updated; the page behind basic_auth lists both, filters by org from its URL,
@@ -117,7 +83,7 @@ func TestConsoleInChromium(t *testing.T) {
 	has := func(dom, clientID string) bool { return strings.Contains(dom, `data-client-id="`+clientID+`"`) }
 
 	// The registry: both clients, the counts of this process.
-	dom := chromium(t, base, "")
+	dom := gatewaytest.Chromium(t, base, "")
 	if !strings.Contains(dom, `data-ready="true"`) || !has(dom, regs[0].clientID) || !has(dom, regs[1].clientID) {
 		t.Fatalf("the console does not list both clients:\n%s", dom)
 	}
@@ -132,13 +98,13 @@ func TestConsoleInChromium(t *testing.T) {
 	noSecrets(t, dom, regs[0].token, regs[1].token)
 
 	// Filtered by org from the URL: only that org's client.
-	dom = chromium(t, base+"?org_id="+regs[1].orgID, "")
+	dom = gatewaytest.Chromium(t, base+"?org_id="+regs[1].orgID, "")
 	if !strings.Contains(dom, `data-ready="true"`) || !has(dom, regs[1].clientID) || has(dom, regs[0].clientID) {
 		t.Fatalf("?org_id=%s does not show only that org's client:\n%s", regs[1].orgID, dom)
 	}
 
 	// One client's detail and history.
-	dom = chromium(t, base+"?client="+regs[0].clientID, "")
+	dom = gatewaytest.Chromium(t, base+"?client="+regs[0].clientID, "")
 	if !strings.Contains(dom, `<tr data-event="registered">`) || !strings.Contains(dom, `<tr data-event="updated">`) ||
 		!strings.Contains(dom, g.Sandbox.TPP(1).TransportSubjectDN) {
 		t.Fatalf("the detail page lacks the history or the certificate subject:\n%s", dom)
@@ -149,7 +115,7 @@ func TestConsoleInChromium(t *testing.T) {
 	noSecrets(t, dom, regs[0].token, regs[1].token)
 
 	// Without the operator's password: refused by basic_auth, nothing of the registry.
-	dom = chromium(t, fmt.Sprintf("https://localhost:%d/console/api/clients", g.Port), "")
+	dom = gatewaytest.Chromium(t, fmt.Sprintf("https://localhost:%d/console/api/clients", g.Port), "")
 	if has(dom, regs[0].clientID) || strings.Contains(dom, regs[0].clientID) {
 		t.Fatalf("the console API answered without authentication:\n%s", dom)
 	}
@@ -159,7 +125,7 @@ func TestConsoleInChromium(t *testing.T) {
 	shots := t.TempDir()
 	for name, url := range map[string]string{"console.png": base, "console-detail.png": base + "?client=" + regs[0].clientID} {
 		shot := filepath.Join(shots, name)
-		chromium(t, url, shot)
+		gatewaytest.Chromium(t, url, shot)
 		info, err := os.Stat(shot)
 		if err != nil || info.Size() < 10_000 {
 			t.Fatalf("screenshot %s: %v %v", shot, info, err)
@@ -213,7 +179,7 @@ func TestConsoleInChromium(t *testing.T) {
 
 	// A browser on the admin endpoint: its navigation has neither Origin nor Referer, and
 	// Caddy refuses it under the default origins.
-	dom = chromium(t, admin+"/dcr/console/", "")
+	dom = gatewaytest.Chromium(t, admin+"/dcr/console/", "")
 	if !strings.Contains(dom, "not allowed to access from origin") || has(dom, regs[0].clientID) {
 		t.Fatalf("the admin endpoint served the console to a browser under the default origins:\n%s", dom)
 	}
@@ -225,11 +191,11 @@ func TestConsoleInChromium(t *testing.T) {
 	}
 	g.WriteCaddyfile(strings.Replace(g.Caddyfile, adminLine, fmt.Sprintf("%s {\n\t\torigins \"\" 127.0.0.1:%d localhost:%d\n\t}", adminLine, adminPort, adminPort), 1))
 	g.Restart()
-	dom = chromium(t, admin+"/dcr/console/", "")
+	dom = gatewaytest.Chromium(t, admin+"/dcr/console/", "")
 	if !strings.Contains(dom, `data-ready="true"`) || !has(dom, regs[0].clientID) || has(dom, regs[1].clientID) {
 		t.Fatalf("the admin endpoint's console with origins \"\" does not list the live client only:\n%s", dom)
 	}
-	if dom := chromium(t, admin+"/dcr/console/?status=deleted", ""); !has(dom, regs[1].clientID) || has(dom, regs[0].clientID) {
+	if dom := gatewaytest.Chromium(t, admin+"/dcr/console/?status=deleted", ""); !has(dom, regs[1].clientID) || has(dom, regs[0].clientID) {
 		t.Fatalf("the admin endpoint's console does not list the deleted client under ?status=deleted:\n%s", dom)
 	}
 	// The counts are the process's: the restarted gateway starts again.
