@@ -287,7 +287,7 @@ func (a *AdminAPI) delete(r *http.Request, clientID string) (int, any) {
 		reg.audit.recordAdmin(r.Context(), dcr.OpDelete, rec, actor, e.Status, e.Code)
 		return 0, e
 	}
-	if err := dcr.TombstoneLatest(r.Context(), reg.Store, rec, maxAdminRetries); err != nil {
+	if err := dcr.TombstoneLatest(r.Context(), reg.Store, rec, maxAdminRetries, dcr.Commit{}); err != nil {
 		if errors.Is(err, dcr.ErrNotFound) {
 			return 0, &adminError{http.StatusNotFound, "not_found", "no live registration with client_id " + strconv.Quote(clientID)}
 		}

@@ -32,16 +32,7 @@ func (s *Store) AppendHistory(ctx context.Context, kind dcr.HistoryKind, id stri
 	}
 	prefix := historyPrefix(kind, id)
 	return s.db.commit.do(func(tx *bbolt.Tx) (error, error) {
-		b := tx.Bucket(bucketHistory)
-		seq, err := b.NextSequence()
-		if err != nil {
-			return nil, err
-		}
-		key := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(bytes.Clone(prefix), uint64(ev.Time.UnixNano())), seq)
-		if err := b.Put(key, data); err != nil {
-			return nil, fmt.Errorf("bolt: storing a history event: %w", err)
-		}
-		return nil, trimHistory(b, prefix, keep, ev.Time)
+		return nil, appendHistoryTx(tx, prefix, ev.Time, data, keep)
 	})
 }
 
