@@ -5,6 +5,12 @@
 // updates and deletes become RFC 7592 calls with the backend's registration access token, which
 // the gateway keeps in its store and never shows the TPP. The TPP's registration is what the
 // gateway accepted; what the backend was asked for is kept beside it, for the backend's sake.
+//
+// The backend call cannot be inside the store's transaction, so this registrar claims the
+// call's one-time keys (request jti, single-use token) first, then calls the backend, then
+// stores the record with its lifecycle event, and gives the keys back if the backend or the
+// store fails: a replay never reaches the backend, and a crash after the claim costs the
+// client a new signature, never an answered registration's jti (see claim.go).
 package upstream
 
 import (
