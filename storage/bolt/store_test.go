@@ -457,3 +457,57 @@ func TestMigrateCommand(t *testing.T) {
 		}
 	}
 }
+
+// A history event does not wait for its commit: with the writer busy, AppendHistory returns;
+// History then waits for it, and a Close commits what is still queued.
+func TestHistoryAppendDoesNotWaitForItsCommit(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "registry.db")
+	s, err := Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	busy, release := make(chan struct{}), make(chan struct{})
+	held := make(chan error, 1)
+	go func() {
+		held <- s.db.commit.do(func(*bbolt.Tx) (error, error) {
+			close(busy)
+			<-release
+			return nil, nil
+		})
+	}()
+	<-busy
+	ev := dcr.HistoryEvent{Time: time.Now().UTC(), Event: dcr.EventRejected, Reason: "r1"}
+	if err := s.AppendHistory(t.Context(), dcr.HistoryOfSoftware, "sw", ev, dcr.HistoryRetention{}); err != nil {
+		t.Fatal(err)
+	}
+	// The append returned while the writer was held: it did not wait for a commit.
+	close(release)
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+	events, err := s.History(t.Context(), dcr.HistoryOfSoftware, "sw", time.Time{})
+	if err != nil || len(events) != 1 || events[0].Reason != "r1" {
+		t.Fatalf("History after the append: %+v %v", events, err)
+	}
+
+	// Queued at Close: committed before the file is closed.
+	ev.Reason = "r2"
+	if err := s.AppendHistory(t.Context(), dcr.HistoryOfSoftware, "sw", ev, dcr.HistoryRetention{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AppendHistory(t.Context(), dcr.HistoryOfSoftware, "sw", ev, dcr.HistoryRetention{}); !errors.Is(err, errClosed) {
+		t.Fatalf("append after Close: %v, want errClosed", err)
+	}
+	s, err = Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	events, err = s.History(t.Context(), dcr.HistoryOfSoftware, "sw", time.Time{})
+	if err != nil || len(events) != 2 || events[1].Reason != "r2" {
+		t.Fatalf("History after a reopen: %+v %v", events, err)
+	}
+}
