@@ -44,6 +44,9 @@ func (s *Store) Create(ctx context.Context, rec *dcr.Registration, with ...dcr.C
 	if err != nil {
 		return err
 	}
+	if err := s.refusedBefore(c); err != nil {
+		return err
+	}
 	key := []byte(rec.ClientID)
 	err = s.db.commit.do(func(tx *bbolt.Tx) (error, error) {
 		now := s.now()
@@ -162,6 +165,9 @@ func (s *Store) Update(ctx context.Context, rec *dcr.Registration, with ...dcr.C
 	if err != nil {
 		return err
 	}
+	if err := s.refusedBefore(c); err != nil {
+		return err
+	}
 	key := []byte(rec.ClientID)
 	err = s.db.commit.do(func(tx *bbolt.Tx) (error, error) {
 		now := s.now()
@@ -192,6 +198,9 @@ func (s *Store) Delete(ctx context.Context, clientID string, version int64, with
 	deletedAt := s.now().UTC()
 	c, err := prepareCommit(with, clientID)
 	if err != nil {
+		return err
+	}
+	if err := s.refusedBefore(c); err != nil {
 		return err
 	}
 	return s.db.commit.do(func(tx *bbolt.Tx) (error, error) {

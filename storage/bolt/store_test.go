@@ -511,3 +511,34 @@ func TestHistoryAppendDoesNotWaitForItsCommit(t *testing.T) {
 		t.Fatalf("History after a reopen: %+v %v", events, err)
 	}
 }
+
+// A write whose key is already used is refused by a read-only look-up, without waiting for
+// the writer (a replay costs no commit); a free key still goes through the writer.
+func TestUsedKeyIsRefusedWithoutTheWriter(t *testing.T) {
+	s := newStore(t)
+	used := dcr.OnceClaim{Key: "jti-1", TTL: time.Hour}
+	if err := s.Create(t.Context(), storetest.NewRegistration(1), dcr.Commit{Once: []dcr.OnceClaim{used}}); err != nil {
+		t.Fatal(err)
+	}
+	busy, release := make(chan struct{}), make(chan struct{})
+	held := make(chan error, 1)
+	go func() {
+		held <- s.db.commit.do(func(*bbolt.Tx) (error, error) {
+			close(busy)
+			<-release
+			return nil, nil
+		})
+	}()
+	<-busy
+	err := s.Create(t.Context(), storetest.NewRegistration(2), dcr.Commit{Once: []dcr.OnceClaim{used}})
+	close(release)
+	if !errors.Is(err, dcr.ErrOnceUsed) {
+		t.Fatalf("create with a used key while the writer was busy: %v, want ErrOnceUsed", err)
+	}
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(t.Context(), "client-2"); !errors.Is(err, dcr.ErrNotFound) {
+		t.Fatalf("the refused create stored its record: %v", err)
+	}
+}

@@ -71,6 +71,26 @@ func (p *txCommit) check(tx *bbolt.Tx, now time.Time) (outcome, failure error) {
 	return nil, nil
 }
 
+// refusedBefore is check in a read-only transaction, before the write joins a batch: a key
+// already committed as used refuses the write at once, without waiting for a commit (a
+// replay costs a look-up, not an fsync). A key free here is checked again in the write's own
+// transaction, which stays the one atomic claim.
+func (s *Store) refusedBefore(p *txCommit) error {
+	if len(p.once) == 0 {
+		return nil
+	}
+	var outcome error
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		var err error
+		outcome, err = p.check(tx, s.now())
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return outcome
+}
+
 // write records the keys and appends the event, in the transaction of the record.
 func (p *txCommit) write(tx *bbolt.Tx, now time.Time) error {
 	for _, k := range p.once {
