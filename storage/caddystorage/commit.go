@@ -84,6 +84,21 @@ func (s *Store) checkOnce(ctx context.Context, c *storeCommit) error {
 	return nil
 }
 
+// refusedBefore is checkOnce without the locks, before the write takes them: a key already
+// recorded refuses the write at once, so a replay costs reads, not lock files (reads are
+// safe without a lock, every write is atomic). A key free here is checked again under the
+// locks, which stays the one atomic claim.
+func (s *Store) refusedBefore(ctx context.Context, c *storeCommit) error {
+	if len(c.once) == 0 {
+		return nil
+	}
+	var used *dcr.OnceUsedError
+	if err := s.checkOnce(ctx, c); errors.As(err, &used) {
+		return err
+	}
+	return nil
+}
+
 // writeOnce records the keys, before the record; on a failure it gives back those it wrote.
 func (s *Store) writeOnce(ctx context.Context, c *storeCommit) error {
 	now := s.now()

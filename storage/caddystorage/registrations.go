@@ -75,6 +75,9 @@ func (s *Store) Create(ctx context.Context, rec *dcr.Registration, with ...dcr.C
 	if err != nil {
 		return err
 	}
+	if err := s.refusedBefore(ctx, c); err != nil {
+		return err
+	}
 	if err := s.create(ctx, rec, c); err != nil {
 		return err
 	}
@@ -146,6 +149,9 @@ func (s *Store) Update(ctx context.Context, rec *dcr.Registration, with ...dcr.C
 	if err != nil {
 		return err
 	}
+	if err := s.refusedBefore(ctx, c); err != nil {
+		return err
+	}
 	if err := s.update(ctx, rec, c); err != nil {
 		return err
 	}
@@ -210,6 +216,9 @@ func changedOrEmpty(old, current string) string {
 func (s *Store) Delete(ctx context.Context, clientID string, version int64, with ...dcr.Commit) error {
 	c, err := s.prepareCommit(with)
 	if err != nil {
+		return err
+	}
+	if err := s.refusedBefore(ctx, c); err != nil {
 		return err
 	}
 	if err := s.delete(ctx, clientID, version, c); err != nil {
