@@ -78,7 +78,8 @@ fuzz:
 # pass-through vs plain reverse_proxy, and memory (bench/results.json). docs/benchmarks.md
 # holds the figures of the last run.
 bench: build
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./caddymodule/ ./plugins/policy/
+	$(GO) test -run '^$$' -bench . -skip PipelineParallel -benchmem -benchtime 2s ./caddymodule/ ./plugins/policy/
+	$(GO) test -run '^$$' -bench PipelineParallel -benchmem -benchtime 2s -count 3 ./caddymodule/
 	$(GO) test -run '^$$' -bench Registration -benchtime 2000x ./storage/redis/
 	$(GO) test -run '^$$' -bench StoreCreateClaim -benchtime 2s ./storage/bolt/
 	$(GO) test -count=1 -timeout 90m -v -run . ./bench -args -full -report $(CURDIR)/bench/results.json

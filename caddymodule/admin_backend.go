@@ -134,7 +134,8 @@ func (h *Handler) takeOperatorCall(r *http.Request, next caddyhttp.Handler) bool
 	}
 	x := &dcr.Exchange{Operation: dcr.OpDelete, Request: r, ClientID: call.rec.ClientID, Now: time.Now(),
 		EndpointURL: h.endpointURL(r), Existing: call.rec}
-	call.err = h.registrar.Delete(r.Context(), x, h.store, next)
+	// The history event is the admin audit's (recordAdmin: it names the operator).
+	call.err = h.registrar.Delete(r.Context(), x, dcr.Commit{}, h.store, next)
 	return true
 }
 
@@ -155,7 +156,7 @@ func (e *publishedRegistry) deleteClient(ctx context.Context, rec *dcr.Registrat
 		return errLocalBackendRecord
 	case e.localRegistrar():
 		x := &dcr.Exchange{Operation: dcr.OpDelete, ClientID: rec.ClientID, Now: time.Now(), Existing: rec}
-		return e.Registrar.Delete(ctx, x, e.Store, nil)
+		return e.Registrar.Delete(ctx, x, dcr.Commit{}, e.Store, nil)
 	case e.viaServer == nil:
 		return &dcr.Error{Status: http.StatusNotImplemented, Code: "upstream_registration",
 			Description: "this dcr handler runs outside an HTTP server, so its backend cannot be reached from the admin API"}

@@ -186,7 +186,7 @@ func TestAdminStrikeOffPartialFailure(t *testing.T) {
 		if rec.ClientID == "client-2" && backendDown {
 			return dcr.Unavailable(context.DeadlineExceeded, "the authorization server is unavailable")
 		}
-		return dcr.TombstoneLatest(ctx, reg.Store, rec, 3)
+		return dcr.TombstoneLatest(ctx, reg.Store, rec, 3, dcr.Commit{})
 	}
 	status, body := strikeOff(t, f, `{"org_id": "org-X", "reason": "r"}`)
 	if status != http.StatusServiceUnavailable || body["error"] != "incomplete" ||

@@ -90,7 +90,11 @@ func (a *auditor) record(x *dcr.Exchange, clientID string, status int, e *dcr.Er
 	}
 	errCode, _ := data["error"].(string)
 	registryCounts.count(time.Now(), event, errCode)
-	a.history.add(requestContext(x), data, event, "")
+	// A lifecycle event was written with the registration (the Commit of the registrar's
+	// store write); a rejection wrote nothing, so its event is recorded here.
+	if event == EventRejected {
+		a.history.add(requestContext(x), data, event, "")
+	}
 	if event != "" && a.events != nil {
 		a.events.Emit(a.ctx, event, data)
 	}

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"go.uber.org/zap"
 
 	"github.com/dcrgate/dcrgate/dcr"
 	"github.com/dcrgate/dcrgate/dcr/manage"
@@ -74,9 +73,10 @@ func errorLabel(e *dcr.Error) string {
 
 // run is the pipeline proper, a straight line: the request's facts, the screen (cheap
 // refusals), the admission control (a registration or update waits for a slot), the phases
-// in order (a management call is decided after the authenticate phase), then the commit: one claim
-// of the one-time keys, the registrar (given the store and the backend), the actions after
-// commit. It returns the status and body of a success.
+// in order (a management call is decided after the authenticate phase), then the commit: the
+// registrar, given the Commit (the one-time keys and the lifecycle event, written with the
+// registration), the store and the backend; then the actions after commit. It returns the
+// status and body of a success.
 func (h *Handler) run(x *dcr.Exchange, next caddyhttp.Handler) (int, map[string]any, error) {
 	ctx := x.Request.Context()
 	if x.Operation == dcr.OpRegister || x.Operation == dcr.OpUpdate {
@@ -110,35 +110,33 @@ func (h *Handler) run(x *dcr.Exchange, next caddyhttp.Handler) (int, map[string]
 		return 0, nil, err
 	}
 
-	start := time.Now()
-	release, reject, err := dcr.ClaimOnce(ctx, h.store, pending.Once)
-	h.metrics.observeStage("store", start)
-	switch {
-	case err != nil:
-		return 0, nil, h.storeError(err)
-	case reject != nil:
-		h.metrics.replays.Inc()
-		return 0, nil, reject
-	}
+	// The commit: the registrar writes the registration with the call's one-time keys and
+	// its lifecycle event in one store write; a used key refuses it and nothing is stored.
+	c := dcr.Commit{Once: pending.Once, Event: lifecycleEvent(x), Retention: h.historyRetention()}
 	var (
 		rec   *dcr.Registration
 		creds map[string]any
+		err   error
 	)
-	start = time.Now()
+	start := time.Now()
 	switch x.Operation {
 	case dcr.OpRegister:
-		rec, creds, err = h.registrar.Register(ctx, x, h.store, next)
+		rec, creds, err = h.registrar.Register(ctx, x, c, h.store, next)
 	case dcr.OpUpdate:
-		rec, creds, err = h.registrar.Update(ctx, x, h.store, next)
+		rec, creds, err = h.registrar.Update(ctx, x, c, h.store, next)
 	case dcr.OpDelete:
-		err = h.registrar.Delete(ctx, x, h.store, next)
+		err = h.registrar.Delete(ctx, x, c, h.store, next)
+	}
+	var used *dcr.OnceUsedError
+	if errors.As(err, &used) {
+		// Refused by the store for a used key: timed as the store's stage, as the claim
+		// was before the keys were claimed with the registration.
+		h.metrics.observeStage("store", start)
+		h.metrics.replays.Inc()
+		return 0, nil, used.Rejection()
 	}
 	h.metrics.observeStage("registrar", start)
 	if err != nil {
-		// Nothing was registered, so give the one-time keys back: the client may retry.
-		if rerr := release(); rerr != nil {
-			h.logger.Warn("releasing a one-time key failed", zap.Error(rerr))
-		}
 		return 0, nil, h.storeError(err)
 	}
 	for _, f := range pending.AfterCommit {
@@ -196,6 +194,29 @@ func (h *Handler) runPhases(ctx context.Context, x *dcr.Exchange, reg dcr.Regist
 		}
 	}
 	return nil
+}
+
+// lifecycleEvent is the history event of a successful register, update or delete, written
+// with the registration (the store sets its client_id). The audit log line and the Caddy
+// event are emitted once the call is answered (auditor.record); a rejection's history event
+// is recorded there too, since nothing is written with it.
+func lifecycleEvent(x *dcr.Exchange) *dcr.HistoryEvent {
+	ev := &dcr.HistoryEvent{Time: time.Now().UTC(), Operation: string(x.Operation), ClientID: x.ClientID}
+	switch x.Operation {
+	case dcr.OpRegister:
+		ev.Event, ev.Status = dcr.EventRegistered, http.StatusCreated
+	case dcr.OpUpdate:
+		ev.Event, ev.Status = dcr.EventUpdated, http.StatusOK
+	default:
+		ev.Event, ev.Status = dcr.EventDeleted, http.StatusNoContent
+	}
+	switch {
+	case x.SoftwareStatement != nil:
+		ev.SoftwareID, ev.OrgID = x.SoftwareStatement.SoftwareID, x.SoftwareStatement.OrgID
+	case x.Existing != nil:
+		ev.SoftwareID, ev.OrgID = x.Existing.SoftwareID, x.Existing.OrgID
+	}
+	return ev
 }
 
 // readBody enforces the media type and the size limit.

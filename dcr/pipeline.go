@@ -25,11 +25,12 @@
 // a cheap look-up (a Screener: signed_request refuses a jti already used) does so before the
 // call is admitted (a bound on concurrent calls) and before any cryptography.
 //
-// Then, on register/update/delete, the commit: the one-time keys every phase returned are
-// claimed in one call (ClaimOnce; a key already used rejects the call and nothing is
-// written), the registrar is given the exchange, the store and the backend and writes the
-// registration, the actions after commit run, and the handler answers. Nothing calls back
-// into the handler.
+// Then, on register/update/delete, the commit: the registrar is given the exchange, a Commit
+// (the one-time keys every phase returned and the call's lifecycle event), the store and the
+// backend, and writes the registration with the commit in one store transaction (a key
+// already used refuses the write, nothing is written, and the call gets the key's
+// rejection); the actions after commit run, and the handler answers. Nothing calls back into
+// the handler.
 //
 // Results, not shared writes: a protection returns a Result and never writes the Exchange.
 // At the end of each phase the handler copies what the phase verified into the Exchange
@@ -38,7 +39,7 @@
 // or by two protections, fails the call closed (503): it is a bug of a protection.
 //
 // Protections read the registry through Registry, a read-only view; only the registrar
-// writes registrations, and only the handler claims one-time keys.
+// writes registrations, and the one-time keys are claimed with them.
 //
 // # Adding a protection
 //
@@ -222,17 +223,21 @@ type Backend interface {
 
 // Registrar turns a fully checked exchange into a stored registration (dcr.registrars.*):
 // local (dcrgate is the registry) or upstream (the client is provisioned in the backend). It
-// is the only writer of registrations: it is given the store and the backend for the call.
+// is the only writer of registrations: it is given the store and the backend for the call,
+// and the call's Commit, which it writes with the record (one transaction: a used key
+// refuses the write with a *OnceUsedError, returned as is, and nothing is stored). A
+// registrar whose work cannot be inside the store's transaction (a backend call) says in its
+// documentation in which order it claims the keys and how it gives them back.
 type Registrar interface {
 	// Register creates the registration of x.AcceptedMetadata, x.MetadataNames and
 	// x.SoftwareStatement. It returns the stored record and the one-time credentials to add
 	// to the response (client_secret, registration_access_token).
-	Register(ctx context.Context, x *Exchange, store RegistrationStore, backend Backend) (*Registration, map[string]any, error)
+	Register(ctx context.Context, x *Exchange, c Commit, store Store, backend Backend) (*Registration, map[string]any, error)
 	// Update replaces x.Existing with x.AcceptedMetadata, x.MetadataNames and
 	// x.SoftwareStatement.
-	Update(ctx context.Context, x *Exchange, store RegistrationStore, backend Backend) (*Registration, map[string]any, error)
+	Update(ctx context.Context, x *Exchange, c Commit, store Store, backend Backend) (*Registration, map[string]any, error)
 	// Delete removes x.Existing.
-	Delete(ctx context.Context, x *Exchange, store RegistrationStore, backend Backend) error
+	Delete(ctx context.Context, x *Exchange, c Commit, store Store, backend Backend) error
 }
 
 // Step is a protection under the name it runs by (its module name), for metrics and errors.
@@ -402,36 +407,6 @@ func withOverrides(md, overrides map[string]any) map[string]any {
 		out[k] = v
 	}
 	return out
-}
-
-// ClaimOnce is the commit's one claim of the call's one-time keys: all of them or none. It
-// returns the rejection of the first key already used (the keys claimed before it are given
-// back), or a release func that gives every key back if the registration then fails. Keys
-// are claimed in the order the pipeline returned them, so of concurrent calls that share
-// keys exactly one wins.
-func ClaimOnce(ctx context.Context, s OnceStore, keys []OnceClaim) (release func() error, reject *Error, err error) {
-	var done []string
-	release = func() error {
-		var errs []error
-		for _, k := range done {
-			errs = append(errs, s.Release(ctx, k))
-		}
-		return errors.Join(errs...)
-	}
-	for _, c := range keys {
-		ok, err := s.Claim(ctx, c.Key, c.TTL)
-		if err != nil {
-			return nil, nil, errors.Join(err, release())
-		}
-		if !ok {
-			if rerr := release(); rerr != nil {
-				return nil, nil, rerr
-			}
-			return nil, c.Reject, nil
-		}
-		done = append(done, c.Key)
-	}
-	return release, nil, nil
 }
 
 // EnvelopeClaims of the signed registration request: they are about the JWS, not the

@@ -210,30 +210,6 @@ func (s *memStore) Release(_ context.Context, key string) error {
 	return nil
 }
 
-func TestClaimOnce(t *testing.T) {
-	ctx := context.Background()
-	used := BadMetadata("jti used")
-	s := &memStore{keys: map[string]bool{"used": true}}
-	release, reject, err := ClaimOnce(ctx, s, []OnceClaim{{Key: "a"}, {Key: "used", Reject: used}, {Key: "b"}})
-	if err != nil || reject != used || release != nil {
-		t.Fatalf("got %v %v, want the used key's rejection", reject, err)
-	}
-	if s.keys["a"] || s.keys["b"] {
-		t.Fatalf("keys %v: a rejected claim keeps none of its keys", s.keys)
-	}
-	release, reject, err = ClaimOnce(ctx, s, []OnceClaim{{Key: "a"}, {Key: "b"}})
-	if err != nil || reject != nil || !s.keys["a"] || !s.keys["b"] {
-		t.Fatalf("got %v %v, keys %v", reject, err, s.keys)
-	}
-	if err := release(); err != nil || s.keys["a"] || s.keys["b"] {
-		t.Fatalf("release: %v, keys %v", err, s.keys)
-	}
-	s.err = errors.New("down")
-	if _, _, err := ClaimOnce(ctx, s, []OnceClaim{{Key: "c"}}); err == nil {
-		t.Fatal("a store that is down is an error")
-	}
-}
-
 func TestReadOnly(t *testing.T) {
 	ctx := context.Background()
 	s := &memStore{ids: []string{"c1", "c2", "c3"}, keys: map[string]bool{"k": true}}

@@ -25,7 +25,7 @@ func (s *casStore) Get(_ context.Context, id string) (*Registration, error) {
 	return s.rec.Clone(), nil
 }
 
-func (s *casStore) Update(_ context.Context, rec *Registration) error {
+func (s *casStore) Update(_ context.Context, rec *Registration, _ ...Commit) error {
 	s.updates++
 	if s.updateErr != nil {
 		return s.updateErr
@@ -80,7 +80,7 @@ func TestUpdateLatest(t *testing.T) {
 			s := tc.store
 			s.rec = &Registration{ClientID: "c1", Version: 1, SoftwareID: "s1", OrgID: "o1", Metadata: map[string]any{"scope": "old"}}
 			existing := s.rec.Clone()
-			got, err := UpdateLatest(context.Background(), &s, existing, 3, func(r *Registration) {
+			got, err := UpdateLatest(context.Background(), &s, existing, 3, Commit{}, func(r *Registration) {
 				r.Metadata = map[string]any{"scope": "new"}
 			})
 			if !errors.Is(err, tc.wantErr) || s.updates != tc.wantUpdates {
@@ -99,7 +99,7 @@ func TestUpdateLatest(t *testing.T) {
 func TestUpdateLatestRecordGone(t *testing.T) {
 	s := &casStore{rec: &Registration{ClientID: "c1", Version: 1}, conflicts: 1}
 	s.concurrent = func(*Registration) { s.gone = true }
-	if _, err := UpdateLatest(context.Background(), s, s.rec.Clone(), 3, func(*Registration) {}); !errors.Is(err, ErrNotFound) {
+	if _, err := UpdateLatest(context.Background(), s, s.rec.Clone(), 3, Commit{}, func(*Registration) {}); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("a record deleted concurrently: %v, want ErrNotFound", err)
 	}
 }

@@ -63,6 +63,12 @@ func Run(t *testing.T, newStore func(t *testing.T) dcr.Store) {
 		{"ConcurrentCreateSameSoftware", testConcurrentCreateSameSoftware},
 		{"ConcurrentClaimSameKey", testConcurrentClaimSameKey},
 		{"ConcurrentUpdates", testConcurrentUpdates},
+		{"CreateWithCommit", testCreateWithCommit},
+		{"CreateWithUsedKeyWritesNothing", testCreateWithUsedKeyWritesNothing},
+		{"CreateExistingKeepsKeysFree", testCreateExistingKeepsKeysFree},
+		{"UpdateAndDeleteWithCommit", testUpdateAndDeleteWithCommit},
+		{"ConcurrentCreateSameKey", testConcurrentCreateSameKey},
+		{"RecordAndKeysVisibleTogether", testRecordAndKeysVisibleTogether},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.fn(t, newStore(t))

@@ -44,14 +44,46 @@ func newReferenceStore() *referenceStore {
 	return &referenceStore{recs: map[string]*dcr.Registration{}, once: map[string]time.Time{}, history: map[string][]dcr.HistoryEvent{}}
 }
 
-func (s *referenceStore) Create(_ context.Context, rec *dcr.Registration) error {
+// checkCommit refuses a commit naming a used key (or one twice); the caller holds mu.
+func (s *referenceStore) checkCommit(c dcr.Commit) error {
+	now := time.Now()
+	for i, k := range c.Once {
+		if exp, ok := s.once[k.Key]; ok && now.Before(exp) {
+			return &dcr.OnceUsedError{Claim: k}
+		}
+		for _, prev := range c.Once[:i] {
+			if prev.Key == k.Key {
+				return &dcr.OnceUsedError{Claim: k}
+			}
+		}
+	}
+	return nil
+}
+
+// writeCommit records the keys and the event; the caller holds mu.
+func (s *referenceStore) writeCommit(c dcr.Commit, clientID string) {
+	for _, k := range c.Once {
+		s.once[k.Key] = time.Now().Add(k.TTL)
+	}
+	if c.Event != nil {
+		k := string(dcr.HistoryOfClient) + "\x00" + clientID
+		s.history[k] = dcr.TrimHistory(append(s.history[k], c.ClientEvent(clientID)), c.Retention, c.Event.Time)
+	}
+}
+
+func (s *referenceStore) Create(_ context.Context, rec *dcr.Registration, with ...dcr.Commit) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	c := dcr.JoinCommits(with)
+	if err := s.checkCommit(c); err != nil {
+		return err
+	}
 	if _, ok := s.recs[rec.ClientID]; ok {
 		return dcr.ErrExists
 	}
 	rec.Version = 1
 	s.recs[rec.ClientID] = rec.Clone()
+	s.writeCommit(c, rec.ClientID)
 	return nil
 }
 
@@ -65,9 +97,13 @@ func (s *referenceStore) Get(_ context.Context, clientID string) (*dcr.Registrat
 	return rec.Clone(), nil
 }
 
-func (s *referenceStore) Update(_ context.Context, rec *dcr.Registration) error {
+func (s *referenceStore) Update(_ context.Context, rec *dcr.Registration, with ...dcr.Commit) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	c := dcr.JoinCommits(with)
+	if err := s.checkCommit(c); err != nil {
+		return err
+	}
 	old, ok := s.recs[rec.ClientID]
 	if !ok || old.Deleted() {
 		return dcr.ErrNotFound
@@ -77,12 +113,17 @@ func (s *referenceStore) Update(_ context.Context, rec *dcr.Registration) error 
 	}
 	rec.Version++
 	s.recs[rec.ClientID] = rec.Clone()
+	s.writeCommit(c, rec.ClientID)
 	return nil
 }
 
-func (s *referenceStore) Delete(_ context.Context, clientID string, version int64) error {
+func (s *referenceStore) Delete(_ context.Context, clientID string, version int64, with ...dcr.Commit) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	c := dcr.JoinCommits(with)
+	if err := s.checkCommit(c); err != nil {
+		return err
+	}
 	old, ok := s.recs[clientID]
 	if !ok || old.Deleted() {
 		return dcr.ErrNotFound
@@ -93,6 +134,7 @@ func (s *referenceStore) Delete(_ context.Context, clientID string, version int6
 	now := time.Now()
 	old.DeletedAt = &now
 	old.Version++
+	s.writeCommit(c, clientID)
 	return nil
 }
 

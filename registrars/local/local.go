@@ -34,9 +34,9 @@ func (Local) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Register creates the registration with fresh credentials. The local registrar needs no
-// backend.
-func (Local) Register(ctx context.Context, x *dcr.Exchange, store dcr.RegistrationStore, _ dcr.Backend) (*dcr.Registration, map[string]any, error) {
+// Register creates the registration with fresh credentials, and the commit with it in one
+// store write. The local registrar needs no backend.
+func (Local) Register(ctx context.Context, x *dcr.Exchange, c dcr.Commit, store dcr.Store, _ dcr.Backend) (*dcr.Registration, map[string]any, error) {
 	token, err := secret.NewToken()
 	if err != nil {
 		return nil, nil, err
@@ -69,7 +69,7 @@ func (Local) Register(ctx context.Context, x *dcr.Exchange, store dcr.Registrati
 		creds["client_secret"] = clientSecret
 		creds["client_secret_expires_at"] = 0
 	}
-	if err := store.Create(ctx, rec); err != nil {
+	if err := store.Create(ctx, rec, c); err != nil {
 		return nil, nil, fmt.Errorf("storing registration: %w", err)
 	}
 	return rec, creds, nil
@@ -77,9 +77,10 @@ func (Local) Register(ctx context.Context, x *dcr.Exchange, store dcr.Registrati
 
 // Update replaces the registered metadata and software statement. A PUT is a full
 // replacement, so when the record changed concurrently it is re-read and the replacement
-// applied to the newer version (the binding to software and org is checked again).
-func (Local) Update(ctx context.Context, x *dcr.Exchange, store dcr.RegistrationStore, _ dcr.Backend) (*dcr.Registration, map[string]any, error) {
-	rec, err := dcr.UpdateLatest(ctx, store, x.Existing, maxCASRetries, func(rec *dcr.Registration) {
+// applied to the newer version (the binding to software and org is checked again), with the
+// commit.
+func (Local) Update(ctx context.Context, x *dcr.Exchange, c dcr.Commit, store dcr.Store, _ dcr.Backend) (*dcr.Registration, map[string]any, error) {
+	rec, err := dcr.UpdateLatest(ctx, store, x.Existing, maxCASRetries, c, func(rec *dcr.Registration) {
 		rec.Metadata = x.AcceptedMetadata
 		// A PUT replaces the registration, the names the client used included.
 		rec.MetadataNames = x.MetadataNames
@@ -95,9 +96,9 @@ func (Local) Update(ctx context.Context, x *dcr.Exchange, store dcr.Registration
 	return rec, nil, nil
 }
 
-// Delete tombstones the registration.
-func (Local) Delete(ctx context.Context, x *dcr.Exchange, store dcr.RegistrationStore, _ dcr.Backend) error {
-	return dcr.TombstoneLatest(ctx, store, x.Existing, maxCASRetries)
+// Delete tombstones the registration, with the commit.
+func (Local) Delete(ctx context.Context, x *dcr.Exchange, c dcr.Commit, store dcr.Store, _ dcr.Backend) error {
+	return dcr.TombstoneLatest(ctx, store, x.Existing, maxCASRetries, c)
 }
 
 // UnmarshalCaddyfile sets up the registrar. Syntax, inside `dcr`: `registrar local`.

@@ -19,19 +19,20 @@ import (
 // call is an exchange as the handler gives it to the registrar, with the store.
 type call struct {
 	*dcr.Exchange
-	Store dcr.Store
+	Commit dcr.Commit
+	Store  dcr.Store
 }
 
 func (c *call) register(ctx context.Context, r dcr.Registrar) (*dcr.Registration, map[string]any, error) {
-	return r.Register(ctx, c.Exchange, c.Store, nil)
+	return r.Register(ctx, c.Exchange, c.Commit, c.Store, nil)
 }
 
 func (c *call) update(ctx context.Context, r dcr.Registrar) (*dcr.Registration, map[string]any, error) {
-	return r.Update(ctx, c.Exchange, c.Store, nil)
+	return r.Update(ctx, c.Exchange, c.Commit, c.Store, nil)
 }
 
 func (c *call) delete(ctx context.Context, r dcr.Registrar) error {
-	return r.Delete(ctx, c.Exchange, c.Store, nil)
+	return r.Delete(ctx, c.Exchange, c.Commit, c.Store, nil)
 }
 
 func newExchange(t *testing.T, method string) *call {
@@ -95,7 +96,7 @@ type racingStore struct {
 	raced bool
 }
 
-func (s *racingStore) Update(ctx context.Context, rec *dcr.Registration) error {
+func (s *racingStore) Update(ctx context.Context, rec *dcr.Registration, with ...dcr.Commit) error {
 	if !s.raced {
 		s.raced = true
 		cur, _ := s.Store.Get(ctx, rec.ClientID)
@@ -104,7 +105,7 @@ func (s *racingStore) Update(ctx context.Context, rec *dcr.Registration) error {
 		}
 		return dcr.ErrConflict
 	}
-	return s.Store.Update(ctx, rec)
+	return s.Store.Update(ctx, rec, with...)
 }
 
 func TestUpdateRetriesOnConflict(t *testing.T) {
@@ -116,6 +117,7 @@ func TestUpdateRetriesOnConflict(t *testing.T) {
 	rs := &racingStore{Store: x.Store}
 	u := newExchange(t, "private_key_jwt")
 	u.Operation, u.Store, u.ClientID, u.Existing = dcr.OpUpdate, rs, rec.ClientID, rec
+	u.Commit = dcr.Commit{Once: []dcr.OnceClaim{{Key: "jti-put", TTL: time.Hour}}}
 	got, _, err := u.update(context.Background(), Local{})
 	if err != nil {
 		t.Fatal(err)
@@ -123,15 +125,37 @@ func TestUpdateRetriesOnConflict(t *testing.T) {
 	if !rs.raced || got.Version != 3 || got.Metadata["token_endpoint_auth_method"] != "private_key_jwt" {
 		t.Fatalf("after a conflict: version %d, metadata %v", got.Version, got.Metadata)
 	}
+	// The retry carried the commit: the jti is used with the update that was stored.
+	if seen, err := x.Store.Seen(context.Background(), "jti-put"); err != nil || !seen {
+		t.Fatalf("the PUT's jti after the retried update: seen %v, %v", seen, err)
+	}
 	// A record that moved to other software is never overwritten.
 	moved := got.Clone()
 	moved.SoftwareID = "sw2"
 	if err := x.Store.Update(context.Background(), moved); err != nil {
 		t.Fatal(err)
 	}
-	u.Existing, u.Store = got, &racingStore{Store: x.Store, raced: true}
+	u.Existing, u.Store, u.Commit = got, &racingStore{Store: x.Store, raced: true}, dcr.Commit{}
 	if _, _, err := u.update(context.Background(), (Local{})); !errors.Is(err, dcr.ErrConflict) {
 		t.Fatalf("update of a record moved to other software: %v", err)
+	}
+}
+
+// A used one-time key refuses the registration with its own rejection, and nothing is stored.
+func TestRegisterWithUsedKey(t *testing.T) {
+	x := newExchange(t, "tls_client_auth")
+	used := dcr.BadMetadata("jti used")
+	x.Commit = dcr.Commit{Once: []dcr.OnceClaim{{Key: "jti-1", TTL: time.Hour, Reject: used}}}
+	if _, _, err := x.register(context.Background(), Local{}); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := x.register(context.Background(), Local{})
+	var ou *dcr.OnceUsedError
+	if !errors.As(err, &ou) || ou.Rejection() != used {
+		t.Fatalf("second register with the same jti: %v, want its rejection", err)
+	}
+	if ids, err := x.Store.ListBySoftware(context.Background(), "sw1"); err != nil || len(ids) != 1 {
+		t.Fatalf("registrations of sw1: %v %v, want the first only", ids, err)
 	}
 }
 

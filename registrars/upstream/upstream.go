@@ -5,6 +5,12 @@
 // updates and deletes become RFC 7592 calls with the backend's registration access token, which
 // the gateway keeps in its store and never shows the TPP. The TPP's registration is what the
 // gateway accepted; what the backend was asked for is kept beside it, for the backend's sake.
+//
+// The backend call cannot be inside the store's transaction, so this registrar claims the
+// call's one-time keys (request jti, single-use token) first, then calls the backend, then
+// stores the record with its lifecycle event, and gives the keys back if the backend or the
+// store fails: a replay never reaches the backend, and a crash after the claim costs the
+// client a new signature, never an answered registration's jti (see claim.go).
 package upstream
 
 import (
@@ -113,10 +119,23 @@ func (u *Upstream) Validate() error {
 	return nil
 }
 
-// Register creates the client in the backend, then stores the OB record. A record that cannot
-// be stored is undone in the backend (compensation), so neither side keeps half a
-// registration.
-func (u *Upstream) Register(ctx context.Context, x *dcr.Exchange, store dcr.RegistrationStore, backend dcr.Backend) (*dcr.Registration, map[string]any, error) {
+// Register claims the call's one-time keys, creates the client in the backend, then stores the
+// OB record with the lifecycle event. A record that cannot be stored is undone in the backend
+// (compensation), so neither side keeps half a registration, and the keys are given back.
+func (u *Upstream) Register(ctx context.Context, x *dcr.Exchange, c dcr.Commit, store dcr.Store, backend dcr.Backend) (*dcr.Registration, map[string]any, error) {
+	release, err := claimFirst(ctx, store, c.Once)
+	if err != nil {
+		return nil, nil, err
+	}
+	rec, creds, err := u.register(ctx, x, withoutKeys(c), store, backend)
+	if err != nil {
+		u.giveBack(release)
+		return nil, nil, err
+	}
+	return rec, creds, nil
+}
+
+func (u *Upstream) register(ctx context.Context, x *dcr.Exchange, c dcr.Commit, store dcr.Store, backend dcr.Backend) (*dcr.Registration, map[string]any, error) {
 	requested := u.backendRequest(x, "")
 	resp, err := u.call(ctx, x, backend, http.MethodPost, u.RegistrationPath, u.initialAccessToken, requested)
 	if err != nil {
@@ -182,7 +201,7 @@ func (u *Upstream) Register(ctx context.Context, x *dcr.Exchange, store dcr.Regi
 		creds["client_secret"] = created.secret
 		creds["client_secret_expires_at"] = created.secretExpiresAt
 	}
-	if err := store.Create(ctx, rec); err != nil {
+	if err := store.Create(ctx, rec, c); err != nil {
 		u.compensateCreate(ctx, x, backend, created)
 		if errors.Is(err, dcr.ErrExists) {
 			return nil, nil, badGateway(err, "the authorization server issued a client_id that was already registered")
@@ -211,9 +230,23 @@ func (u *Upstream) compensateCreate(ctx context.Context, x *dcr.Exchange, backen
 		zap.String("client_id", c.clientID), zap.Error(err))
 }
 
-// Update replaces the client in the backend (RFC 7592 PUT), then the stored record with the
-// accepted metadata and the backend's rotated registration access token.
-func (u *Upstream) Update(ctx context.Context, x *dcr.Exchange, store dcr.RegistrationStore, backend dcr.Backend) (*dcr.Registration, map[string]any, error) {
+// Update claims the call's one-time keys, replaces the client in the backend (RFC 7592 PUT),
+// then the stored record with the accepted metadata, the backend's rotated registration
+// access token and the lifecycle event; the keys are given back if it fails.
+func (u *Upstream) Update(ctx context.Context, x *dcr.Exchange, c dcr.Commit, store dcr.Store, backend dcr.Backend) (*dcr.Registration, map[string]any, error) {
+	release, err := claimFirst(ctx, store, c.Once)
+	if err != nil {
+		return nil, nil, err
+	}
+	rec, creds, err := u.update(ctx, x, withoutKeys(c), store, backend)
+	if err != nil {
+		u.giveBack(release)
+		return nil, nil, err
+	}
+	return rec, creds, nil
+}
+
+func (u *Upstream) update(ctx context.Context, x *dcr.Exchange, c dcr.Commit, store dcr.Store, backend dcr.Backend) (*dcr.Registration, map[string]any, error) {
 	path, token, err := backendHandle(x.Existing)
 	if err != nil {
 		return nil, nil, badGateway(err, "the registration has no usable backend reference")
@@ -232,7 +265,7 @@ func (u *Upstream) Update(ctx context.Context, x *dcr.Exchange, store dcr.Regist
 	}
 	u.checkAnswer(requested, updated)
 	rotated := updated.token != "" && updated.token != token
-	rec, err := dcr.UpdateLatest(ctx, store, x.Existing, maxCASRetries, func(rec *dcr.Registration) {
+	rec, err := dcr.UpdateLatest(ctx, store, x.Existing, maxCASRetries, c, func(rec *dcr.Registration) {
 		rec.Metadata = acceptedMetadata(x.AcceptedMetadata)
 		// A PUT replaces the registration, the names the client used included.
 		rec.MetadataNames = x.MetadataNames
@@ -288,8 +321,21 @@ func (u *Upstream) compensateUpdate(ctx context.Context, x *dcr.Exchange, backen
 
 // Delete removes the client from the backend (RFC 7592 DELETE), then tombstones the record.
 // A backend that no longer knows the client (404, or 401 for its registration access token
-// with it) is taken as done, so that a delete whose tombstone failed can be retried.
-func (u *Upstream) Delete(ctx context.Context, x *dcr.Exchange, store dcr.RegistrationStore, backend dcr.Backend) error {
+// with it) is taken as done, so that a delete whose tombstone failed can be retried. The
+// call's one-time keys are claimed first and given back if it fails.
+func (u *Upstream) Delete(ctx context.Context, x *dcr.Exchange, c dcr.Commit, store dcr.Store, backend dcr.Backend) error {
+	release, err := claimFirst(ctx, store, c.Once)
+	if err != nil {
+		return err
+	}
+	if err := u.delete(ctx, x, withoutKeys(c), store, backend); err != nil {
+		u.giveBack(release)
+		return err
+	}
+	return nil
+}
+
+func (u *Upstream) delete(ctx context.Context, x *dcr.Exchange, c dcr.Commit, store dcr.Store, backend dcr.Backend) error {
 	path, token, err := backendHandle(x.Existing)
 	if err != nil {
 		return badGateway(err, "the registration has no usable backend reference")
@@ -306,7 +352,7 @@ func (u *Upstream) Delete(ctx context.Context, x *dcr.Exchange, store dcr.Regist
 	default:
 		return u.rejection(resp, "delete")
 	}
-	return dcr.TombstoneLatest(ctx, store, x.Existing, maxCASRetries)
+	return dcr.TombstoneLatest(ctx, store, x.Existing, maxCASRetries, c)
 }
 
 // backendRequest is what the backend is asked to register for x: the accepted metadata

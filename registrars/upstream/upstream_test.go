@@ -141,25 +141,25 @@ type failingStore struct {
 
 var errStoreDown = errors.New("store down")
 
-func (s *failingStore) Create(ctx context.Context, rec *dcr.Registration) error {
+func (s *failingStore) Create(ctx context.Context, rec *dcr.Registration, with ...dcr.Commit) error {
 	if s.create {
 		return errStoreDown
 	}
-	return s.Store.Create(ctx, rec)
+	return s.Store.Create(ctx, rec, with...)
 }
 
-func (s *failingStore) Update(ctx context.Context, rec *dcr.Registration) error {
+func (s *failingStore) Update(ctx context.Context, rec *dcr.Registration, with ...dcr.Commit) error {
 	if s.update {
 		return errStoreDown
 	}
-	return s.Store.Update(ctx, rec)
+	return s.Store.Update(ctx, rec, with...)
 }
 
-func (s *failingStore) Delete(ctx context.Context, id string, v int64) error {
+func (s *failingStore) Delete(ctx context.Context, id string, v int64, with ...dcr.Commit) error {
 	if s.del {
 		return errStoreDown
 	}
-	return s.Store.Delete(ctx, id, v)
+	return s.Store.Delete(ctx, id, v, with...)
 }
 
 func newRegistrar(t *testing.T) *Upstream {
@@ -178,8 +178,9 @@ func newRegistrar(t *testing.T) *Upstream {
 // next handler (the backend) of the call.
 type call struct {
 	*dcr.Exchange
-	Store dcr.Store
-	Next  func(w http.ResponseWriter, r *http.Request) error
+	Commit dcr.Commit
+	Store  dcr.Store
+	Next   func(w http.ResponseWriter, r *http.Request) error
 }
 
 // nextHandler is a func as a dcr.Backend.
@@ -195,15 +196,15 @@ func (c *call) backend() dcr.Backend {
 }
 
 func (c *call) register(ctx context.Context, u *Upstream) (*dcr.Registration, map[string]any, error) {
-	return u.Register(ctx, c.Exchange, c.Store, c.backend())
+	return u.Register(ctx, c.Exchange, c.Commit, c.Store, c.backend())
 }
 
 func (c *call) update(ctx context.Context, u *Upstream) (*dcr.Registration, map[string]any, error) {
-	return u.Update(ctx, c.Exchange, c.Store, c.backend())
+	return u.Update(ctx, c.Exchange, c.Commit, c.Store, c.backend())
 }
 
 func (c *call) delete(ctx context.Context, u *Upstream) error {
-	return u.Delete(ctx, c.Exchange, c.Store, c.backend())
+	return u.Delete(ctx, c.Exchange, c.Commit, c.Store, c.backend())
 }
 
 func exchange(t *testing.T, store dcr.Store, b http.Handler) *call {

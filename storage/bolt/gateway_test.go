@@ -13,7 +13,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/dcrgate/dcrgate/dcr"
 	"github.com/dcrgate/dcrgate/internal/gatewaytest"
 	"github.com/dcrgate/dcrgate/internal/tppclient"
 	"github.com/dcrgate/dcrgate/storage/bolt"
@@ -171,6 +173,21 @@ func TestCrashDuringRegistrationLoad(t *testing.T) {
 	}
 	if indexed != st.Live {
 		t.Errorf("%d registrations listed by software, %d live records", indexed, st.Live)
+	}
+	// Each registration of the load used one jti, claimed in the transaction of its record:
+	// no key without its record (a claim whose registration the crash lost), no record
+	// without its key (an answered jti lost), and each record has its registered event.
+	if st.OnceKeys != st.Live {
+		t.Errorf("%d one-time keys in the file for %d registrations, want one each", st.OnceKeys, st.Live)
+	}
+	for _, c := range clients {
+		ids, _ := s.ListBySoftware(context.Background(), c.SoftwareID)
+		for _, id := range ids {
+			events, err := s.History(context.Background(), dcr.HistoryOfClient, id, time.Time{})
+			if err != nil || len(events) != 1 || events[0].Event != dcr.EventRegistered {
+				t.Errorf("history of %s: %+v %v, want its registered event", id, events, err)
+			}
+		}
 	}
 	t.Logf("%d answered 201 before the kill; %d live records after the restart", len(done), st.Live)
 }

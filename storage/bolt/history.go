@@ -10,6 +10,7 @@ import (
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
+	"go.uber.org/zap"
 
 	"github.com/dcrgate/dcrgate/dcr"
 )
@@ -23,7 +24,11 @@ func historyPrefix(kind dcr.HistoryKind, id string) []byte {
 	return sum[:]
 }
 
-// AppendHistory stores ev and trims the history, in one transaction.
+// AppendHistory stores ev and trims the history, in one transaction, without waiting for its
+// commit (committer.doLater): a rejection's event must not cost the request an fsync (a flood
+// of replays would otherwise be a flood of commits it waits for). History sees every event
+// appended before it; a crash may lose the events of the last moments, never a registration
+// (whose lifecycle event is written in its own transaction, see txcommit.go).
 func (s *Store) AppendHistory(ctx context.Context, kind dcr.HistoryKind, id string, ev dcr.HistoryEvent, keep dcr.HistoryRetention) error {
 	keep = keep.WithDefaults()
 	data, err := json.Marshal(ev)
@@ -31,17 +36,10 @@ func (s *Store) AppendHistory(ctx context.Context, kind dcr.HistoryKind, id stri
 		return fmt.Errorf("bolt: encoding a history event: %w", err)
 	}
 	prefix := historyPrefix(kind, id)
-	return s.db.commit.do(func(tx *bbolt.Tx) (error, error) {
-		b := tx.Bucket(bucketHistory)
-		seq, err := b.NextSequence()
-		if err != nil {
-			return nil, err
-		}
-		key := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(bytes.Clone(prefix), uint64(ev.Time.UnixNano())), seq)
-		if err := b.Put(key, data); err != nil {
-			return nil, fmt.Errorf("bolt: storing a history event: %w", err)
-		}
-		return nil, trimHistory(b, prefix, keep, ev.Time)
+	return s.db.commit.doLater(func(tx *bbolt.Tx) (error, error) {
+		return nil, appendHistoryTx(tx, prefix, ev.Time, data, keep)
+	}, func(err error) {
+		s.logger.Warn("recording a history event", zap.String("history", string(kind)), zap.Error(err))
 	})
 }
 
@@ -67,8 +65,12 @@ func trimHistory(b *bbolt.Bucket, prefix []byte, keep dcr.HistoryRetention, now 
 	return nil
 }
 
-// History returns the events of (kind, id) at or after since, oldest first.
+// History returns the events of (kind, id) at or after since, oldest first, the ones
+// AppendHistory queued included.
 func (s *Store) History(ctx context.Context, kind dcr.HistoryKind, id string, since time.Time) ([]dcr.HistoryEvent, error) {
+	if err := s.db.commit.flush(); err != nil {
+		return nil, err
+	}
 	prefix := historyPrefix(kind, id)
 	var events []dcr.HistoryEvent
 	err := s.db.View(func(tx *bbolt.Tx) error {

@@ -22,9 +22,10 @@ func indexKey(id, clientID string) []byte {
 	return append(sum[:], clientID...)
 }
 
-// Create stores rec if its client_id was never used (live or tombstone); rec.Version becomes
-// 1. The record and both index entries are written in one transaction.
-func (s *Store) Create(ctx context.Context, rec *dcr.Registration) error {
+// Create stores rec if its client_id was never used (live or tombstone) and none of the
+// commits' keys is used; rec.Version becomes 1. The record, both index entries, the keys and
+// the event are written in one transaction.
+func (s *Store) Create(ctx context.Context, rec *dcr.Registration, with ...dcr.Commit) error {
 	switch {
 	case rec == nil:
 		return errors.New("bolt: Create of a nil registration")
@@ -39,12 +40,26 @@ func (s *Store) Create(ctx context.Context, rec *dcr.Registration) error {
 	if err != nil {
 		return fmt.Errorf("bolt: encoding registration %s: %w", rec.ClientID, err)
 	}
+	c, err := prepareCommit(with, rec.ClientID)
+	if err != nil {
+		return err
+	}
+	if err := s.refusedBefore(c); err != nil {
+		return err
+	}
 	key := []byte(rec.ClientID)
 	err = s.db.commit.do(func(tx *bbolt.Tx) (error, error) {
+		now := s.now()
+		if outcome, err := c.check(tx, now); outcome != nil || err != nil {
+			return outcome, err
+		}
 		if tx.Bucket(bucketRegistrations).Get(key) != nil {
 			return dcr.ErrExists, nil
 		}
-		return nil, putRecord(tx, key, data, nil, next)
+		if err := putRecord(tx, key, data, nil, next); err != nil {
+			return nil, err
+		}
+		return nil, c.write(tx, now)
 	})
 	if err != nil {
 		return err
@@ -134,8 +149,8 @@ func decodeRecord(key, data []byte) (*dcr.Registration, error) {
 
 // Update replaces the live record whose stored version is rec.Version and bumps rec.Version.
 // Only Delete makes a tombstone, so a DeletedAt set on rec is not stored. Index entries move
-// with the software_id and org_id, in the same transaction.
-func (s *Store) Update(ctx context.Context, rec *dcr.Registration) error {
+// with the software_id and org_id, and the commits are written, in the same transaction.
+func (s *Store) Update(ctx context.Context, rec *dcr.Registration, with ...dcr.Commit) error {
 	if rec == nil {
 		return errors.New("bolt: Update of a nil registration")
 	}
@@ -146,13 +161,27 @@ func (s *Store) Update(ctx context.Context, rec *dcr.Registration) error {
 	if err != nil {
 		return fmt.Errorf("bolt: encoding registration %s: %w", rec.ClientID, err)
 	}
+	c, err := prepareCommit(with, rec.ClientID)
+	if err != nil {
+		return err
+	}
+	if err := s.refusedBefore(c); err != nil {
+		return err
+	}
 	key := []byte(rec.ClientID)
 	err = s.db.commit.do(func(tx *bbolt.Tx) (error, error) {
+		now := s.now()
+		if outcome, err := c.check(tx, now); outcome != nil || err != nil {
+			return outcome, err
+		}
 		stored, outcome, err := loadLive(tx, key, rec.Version)
 		if outcome != nil || err != nil {
 			return outcome, err
 		}
-		return nil, putRecord(tx, key, data, stored, next)
+		if err := putRecord(tx, key, data, stored, next); err != nil {
+			return nil, err
+		}
+		return nil, c.write(tx, now)
 	})
 	if err != nil {
 		return err
@@ -163,11 +192,22 @@ func (s *Store) Update(ctx context.Context, rec *dcr.Registration) error {
 
 // Delete turns the live record of clientID at version into a tombstone (version+1, DeletedAt
 // set, content kept so the client_id is never reused) and removes its index entries, all in
-// one transaction.
-func (s *Store) Delete(ctx context.Context, clientID string, version int64) error {
+// one transaction with the commits.
+func (s *Store) Delete(ctx context.Context, clientID string, version int64, with ...dcr.Commit) error {
 	key := []byte(clientID)
 	deletedAt := s.now().UTC()
+	c, err := prepareCommit(with, clientID)
+	if err != nil {
+		return err
+	}
+	if err := s.refusedBefore(c); err != nil {
+		return err
+	}
 	return s.db.commit.do(func(tx *bbolt.Tx) (error, error) {
+		now := s.now()
+		if outcome, err := c.check(tx, now); outcome != nil || err != nil {
+			return outcome, err
+		}
 		stored, outcome, err := loadLive(tx, key, version)
 		if outcome != nil || err != nil {
 			return outcome, err
@@ -179,7 +219,10 @@ func (s *Store) Delete(ctx context.Context, clientID string, version int64) erro
 		if err != nil {
 			return nil, fmt.Errorf("bolt: encoding tombstone %s: %w", clientID, err)
 		}
-		return nil, putRecord(tx, key, data, stored, tomb)
+		if err := putRecord(tx, key, data, stored, tomb); err != nil {
+			return nil, err
+		}
+		return nil, c.write(tx, now)
 	})
 }
 

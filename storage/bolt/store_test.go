@@ -457,3 +457,88 @@ func TestMigrateCommand(t *testing.T) {
 		}
 	}
 }
+
+// A history event does not wait for its commit: with the writer busy, AppendHistory returns;
+// History then waits for it, and a Close commits what is still queued.
+func TestHistoryAppendDoesNotWaitForItsCommit(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "registry.db")
+	s, err := Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	busy, release := make(chan struct{}), make(chan struct{})
+	held := make(chan error, 1)
+	go func() {
+		held <- s.db.commit.do(func(*bbolt.Tx) (error, error) {
+			close(busy)
+			<-release
+			return nil, nil
+		})
+	}()
+	<-busy
+	ev := dcr.HistoryEvent{Time: time.Now().UTC(), Event: dcr.EventRejected, Reason: "r1"}
+	if err := s.AppendHistory(t.Context(), dcr.HistoryOfSoftware, "sw", ev, dcr.HistoryRetention{}); err != nil {
+		t.Fatal(err)
+	}
+	// The append returned while the writer was held: it did not wait for a commit.
+	close(release)
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+	events, err := s.History(t.Context(), dcr.HistoryOfSoftware, "sw", time.Time{})
+	if err != nil || len(events) != 1 || events[0].Reason != "r1" {
+		t.Fatalf("History after the append: %+v %v", events, err)
+	}
+
+	// Queued at Close: committed before the file is closed.
+	ev.Reason = "r2"
+	if err := s.AppendHistory(t.Context(), dcr.HistoryOfSoftware, "sw", ev, dcr.HistoryRetention{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AppendHistory(t.Context(), dcr.HistoryOfSoftware, "sw", ev, dcr.HistoryRetention{}); !errors.Is(err, errClosed) {
+		t.Fatalf("append after Close: %v, want errClosed", err)
+	}
+	s, err = Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	events, err = s.History(t.Context(), dcr.HistoryOfSoftware, "sw", time.Time{})
+	if err != nil || len(events) != 2 || events[1].Reason != "r2" {
+		t.Fatalf("History after a reopen: %+v %v", events, err)
+	}
+}
+
+// A write whose key is already used is refused by a read-only look-up, without waiting for
+// the writer (a replay costs no commit); a free key still goes through the writer.
+func TestUsedKeyIsRefusedWithoutTheWriter(t *testing.T) {
+	s := newStore(t)
+	used := dcr.OnceClaim{Key: "jti-1", TTL: time.Hour}
+	if err := s.Create(t.Context(), storetest.NewRegistration(1), dcr.Commit{Once: []dcr.OnceClaim{used}}); err != nil {
+		t.Fatal(err)
+	}
+	busy, release := make(chan struct{}), make(chan struct{})
+	held := make(chan error, 1)
+	go func() {
+		held <- s.db.commit.do(func(*bbolt.Tx) (error, error) {
+			close(busy)
+			<-release
+			return nil, nil
+		})
+	}()
+	<-busy
+	err := s.Create(t.Context(), storetest.NewRegistration(2), dcr.Commit{Once: []dcr.OnceClaim{used}})
+	close(release)
+	if !errors.Is(err, dcr.ErrOnceUsed) {
+		t.Fatalf("create with a used key while the writer was busy: %v, want ErrOnceUsed", err)
+	}
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(t.Context(), "client-2"); !errors.Is(err, dcr.ErrNotFound) {
+		t.Fatalf("the refused create stored its record: %v", err)
+	}
+}

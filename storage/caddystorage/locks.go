@@ -2,7 +2,9 @@ package caddystorage
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/caddyserver/certmagic"
@@ -51,25 +53,65 @@ func newKeyLocks(storage certmagic.Storage) *keyLocks {
 // lock takes the lock of the storage key name, whose variable part is the hex hash h (which
 // picks the stripe). The returned unlock must be called exactly once.
 func (l *keyLocks) lock(ctx context.Context, name, h string) (unlock func() error, err error) {
+	return l.lockAll(ctx, []lockTarget{{name, h}})
+}
+
+// lockTarget is a storage key to lock and the hex hash that picks its stripe.
+type lockTarget struct{ name, hash string }
+
+// lockAll takes the locks of every target for one operation (a registration and its
+// one-time keys): the distinct stripes in ascending order, then the storage locks in name
+// order, so that operations sharing keys (or stripes) never wait for each other in a circle,
+// and two targets on one stripe do not wait for themselves. The returned unlock must be
+// called exactly once.
+func (l *keyLocks) lockAll(ctx context.Context, targets []lockTarget) (unlock func() error, err error) {
 	waitCtx, cancel := context.WithTimeout(ctx, lockTimeout)
 	defer cancel()
 
-	sem := l.stripes[stripeOf(h)]
-	select {
-	case sem <- struct{}{}:
-	case <-waitCtx.Done():
-		return nil, fmt.Errorf("caddystorage: waiting for the lock of %s: %w", name, waitCtx.Err())
+	var held []byte
+	names := make([]string, 0, len(targets))
+	for _, t := range targets {
+		if st := stripeOf(t.hash); !slices.Contains(held, st) {
+			held = append(held, st)
+		}
+		if !slices.Contains(names, t.name) {
+			names = append(names, t.name)
+		}
 	}
-	if err := l.storage.Lock(waitCtx, name); err != nil {
-		<-sem
-		return nil, fmt.Errorf("caddystorage: taking the storage lock of %s: %w", name, err)
-	}
-	return func() error {
-		defer func() { <-sem }()
+	slices.Sort(held)
+	slices.Sort(names)
+	var locked []string
+	release := func() error {
+		defer func() {
+			for _, st := range held {
+				<-l.stripes[st]
+			}
+		}()
 		// Unlock even when the request was cancelled meanwhile: the critical section ran, and
 		// a lock left behind would block the key until it goes stale.
-		return l.storage.Unlock(context.WithoutCancel(ctx), name)
-	}, nil
+		var errs []error
+		for _, name := range locked {
+			errs = append(errs, l.storage.Unlock(context.WithoutCancel(ctx), name))
+		}
+		return errors.Join(errs...)
+	}
+	for i, st := range held {
+		select {
+		case l.stripes[st] <- struct{}{}:
+		case <-waitCtx.Done():
+			held = held[:i]
+			_ = release()
+			return nil, fmt.Errorf("caddystorage: waiting for the lock of %s: %w", names[0], waitCtx.Err())
+		}
+	}
+	for _, name := range names {
+		if err := l.storage.Lock(waitCtx, name); err != nil {
+			_ = release()
+			return nil, fmt.Errorf("caddystorage: taking the storage lock of %s: %w", name, err)
+		}
+		locked = append(locked, name)
+	}
+	return release, nil
 }
 
 // stripeOf reads the first byte of a hex hash.

@@ -57,10 +57,11 @@ func (s *Store) indexDir(kind, id string) string {
 	return s.Prefix + "/index/" + kind + "/" + hashID(id)
 }
 
-// Create stores rec if its client_id was never used; rec.Version becomes 1. Index entries are
-// written before the record, so a crash in between leaves only an index entry without a
-// record, which List skips.
-func (s *Store) Create(ctx context.Context, rec *dcr.Registration) error {
+// Create stores rec if its client_id was never used and none of the commits' keys is used;
+// rec.Version becomes 1. Under the locks of the record and the keys, the keys are written
+// first (see commit.go), then the index entries, then the record, so a crash in between leaves
+// only keys used by an unanswered call or an index entry without a record, which List skips.
+func (s *Store) Create(ctx context.Context, rec *dcr.Registration, with ...dcr.Commit) error {
 	if rec == nil {
 		return errors.New("caddystorage: Create of a nil registration")
 	}
@@ -70,14 +71,33 @@ func (s *Store) Create(ctx context.Context, rec *dcr.Registration) error {
 	if rec.Deleted() {
 		return errors.New("caddystorage: Create of a deleted registration")
 	}
+	c, err := s.prepareCommit(with)
+	if err != nil {
+		return err
+	}
+	if err := s.refusedBefore(ctx, c); err != nil {
+		return err
+	}
+	if err := s.create(ctx, rec, c); err != nil {
+		return err
+	}
+	rec.Version = 1
+	s.appendEvent(ctx, c, rec.ClientID)
+	return nil
+}
+
+func (s *Store) create(ctx context.Context, rec *dcr.Registration, c *storeCommit) error {
 	clientHash := hashID(rec.ClientID)
 	key := s.recordKey(clientHash)
-	unlock, err := s.locks.lock(ctx, key, clientHash)
+	unlock, err := s.locks.lockAll(ctx, c.lockTargets(key, clientHash))
 	if err != nil {
 		return err
 	}
 	defer s.unlock(unlock, key)
 
+	if err := s.checkOnce(ctx, c); err != nil {
+		return err
+	}
 	switch _, err := s.loadRecord(ctx, key); {
 	case err == nil:
 		return dcr.ErrExists // live or tombstone: a client_id is never reused
@@ -91,13 +111,17 @@ func (s *Store) Create(ctx context.Context, rec *dcr.Registration) error {
 	if err != nil {
 		return fmt.Errorf("caddystorage: encoding registration %s: %w", rec.ClientID, err)
 	}
+	if err := s.writeOnce(ctx, c); err != nil {
+		return err
+	}
 	if err := s.writeIndexEntries(ctx, next, clientHash); err != nil {
+		s.releaseOnce(ctx, c.once)
 		return err
 	}
 	if err := s.storage.Store(ctx, key, data); err != nil {
+		s.releaseOnce(ctx, c.once)
 		return fmt.Errorf("caddystorage: storing registration %s: %w", rec.ClientID, err)
 	}
-	rec.Version = 1
 	return nil
 }
 
@@ -116,14 +140,29 @@ func (s *Store) Get(ctx context.Context, clientID string) (*dcr.Registration, er
 // Update replaces the live record whose stored version is rec.Version and bumps rec.Version.
 // Only Delete makes a tombstone (it also drops the index entries), so a DeletedAt set on rec
 // is not stored. When the software_id or org_id changes, the new index entries are written
-// before the record and the old ones removed after it.
-func (s *Store) Update(ctx context.Context, rec *dcr.Registration) error {
+// before the record and the old ones removed after it. The commits are written as for Create.
+func (s *Store) Update(ctx context.Context, rec *dcr.Registration, with ...dcr.Commit) error {
 	if rec == nil {
 		return errors.New("caddystorage: Update of a nil registration")
 	}
+	c, err := s.prepareCommit(with)
+	if err != nil {
+		return err
+	}
+	if err := s.refusedBefore(ctx, c); err != nil {
+		return err
+	}
+	if err := s.update(ctx, rec, c); err != nil {
+		return err
+	}
+	s.appendEvent(ctx, c, rec.ClientID)
+	return nil
+}
+
+func (s *Store) update(ctx context.Context, rec *dcr.Registration, c *storeCommit) error {
 	clientHash := hashID(rec.ClientID)
 	key := s.recordKey(clientHash)
-	stored, unlock, err := s.lockLive(ctx, key, clientHash, rec.Version)
+	stored, unlock, err := s.lockLive(ctx, key, clientHash, rec.Version, c)
 	if err != nil {
 		return err
 	}
@@ -137,12 +176,17 @@ func (s *Store) Update(ctx context.Context, rec *dcr.Registration) error {
 		return fmt.Errorf("caddystorage: encoding registration %s: %w", rec.ClientID, err)
 	}
 	moved := next.SoftwareID != stored.SoftwareID || next.OrgID != stored.OrgID
+	if err := s.writeOnce(ctx, c); err != nil {
+		return err
+	}
 	if moved {
 		if err := s.writeIndexEntries(ctx, next, clientHash); err != nil {
+			s.releaseOnce(ctx, c.once)
 			return err
 		}
 	}
 	if err := s.storage.Store(ctx, key, data); err != nil {
+		s.releaseOnce(ctx, c.once)
 		return fmt.Errorf("caddystorage: storing registration %s: %w", rec.ClientID, err)
 	}
 	rec.Version = next.Version
@@ -168,10 +212,26 @@ func changedOrEmpty(old, current string) string {
 // Delete turns the live record of clientID at version into a tombstone (version+1, DeletedAt
 // set, content kept) and then removes its index entries: the tombstone is written first so
 // that a crash in between leaves entries List skips, never a live record missing from List.
-func (s *Store) Delete(ctx context.Context, clientID string, version int64) error {
+// The commits are written as for Create.
+func (s *Store) Delete(ctx context.Context, clientID string, version int64, with ...dcr.Commit) error {
+	c, err := s.prepareCommit(with)
+	if err != nil {
+		return err
+	}
+	if err := s.refusedBefore(ctx, c); err != nil {
+		return err
+	}
+	if err := s.delete(ctx, clientID, version, c); err != nil {
+		return err
+	}
+	s.appendEvent(ctx, c, clientID)
+	return nil
+}
+
+func (s *Store) delete(ctx context.Context, clientID string, version int64, c *storeCommit) error {
 	clientHash := hashID(clientID)
 	key := s.recordKey(clientHash)
-	stored, unlock, err := s.lockLive(ctx, key, clientHash, version)
+	stored, unlock, err := s.lockLive(ctx, key, clientHash, version, c)
 	if err != nil {
 		return err
 	}
@@ -183,21 +243,30 @@ func (s *Store) Delete(ctx context.Context, clientID string, version int64) erro
 	if err != nil {
 		return fmt.Errorf("caddystorage: encoding tombstone %s: %w", clientID, err)
 	}
+	if err := s.writeOnce(ctx, c); err != nil {
+		return err
+	}
 	if err := s.storage.Store(ctx, key, data); err != nil {
+		s.releaseOnce(ctx, c.once)
 		return fmt.Errorf("caddystorage: storing tombstone %s: %w", clientID, err)
 	}
 	s.removeIndexEntries(ctx, stored, clientHash)
 	return nil
 }
 
-// lockLive locks the record at key and loads it; it must be live and at version (else
-// ErrNotFound / ErrConflict, with the lock released). The caller calls unlock when done.
-func (s *Store) lockLive(ctx context.Context, key, clientHash string, version int64) (*dcr.Registration, func(), error) {
-	release, err := s.locks.lock(ctx, key, clientHash)
+// lockLive locks the record at key and the keys of c and loads the record; no key of c may
+// be used (else a *dcr.OnceUsedError) and the record must be live and at version (else
+// ErrNotFound / ErrConflict), with the locks released. The caller calls unlock when done.
+func (s *Store) lockLive(ctx context.Context, key, clientHash string, version int64, c *storeCommit) (*dcr.Registration, func(), error) {
+	release, err := s.locks.lockAll(ctx, c.lockTargets(key, clientHash))
 	if err != nil {
 		return nil, nil, err
 	}
 	unlock := func() { s.unlock(release, key) }
+	if err := s.checkOnce(ctx, c); err != nil {
+		unlock()
+		return nil, nil, err
+	}
 	stored, err := s.loadRecord(ctx, key)
 	switch {
 	case err != nil:

@@ -5,7 +5,7 @@ import (
 	"encoding/hex"
 )
 
-// Registry keys carry the hash tag {prefix} (see the package doc); one-time keys none.
+// Every key carries the hash tag {prefix} (see the package doc).
 
 func (s *Store) registrationKey(clientID string) string {
 	return "{" + s.Prefix + "}:reg:" + hashID(clientID)
@@ -20,8 +20,16 @@ func (s *Store) orgIndexKey(orgID string) string {
 }
 
 // onceKey hashes the key: one-time keys can be consumed tokens, which must not sit in Redis
-// in the clear.
+// in the clear. It carries the registry's hash tag, so that a registration's script can
+// claim its keys with it (one Cluster slot).
 func (s *Store) onceKey(key string) string {
+	return "{" + s.Prefix + "}:once:" + hashID(key)
+}
+
+// legacyOnceKey is where releases before one-time keys were claimed with their registration
+// kept a key (no hash tag). Nothing writes there any more; a key found there is still used
+// until it expires, so an upgrade lets no replay through.
+func (s *Store) legacyOnceKey(key string) string {
 	return s.Prefix + ":once:" + hashID(key)
 }
 

@@ -14,10 +14,19 @@ import (
 	"github.com/dcrgate/dcrgate/dcr"
 )
 
-// Create stores rec with version 1 unless its client_id is taken by a record or a tombstone.
-func (s *Store) Create(ctx context.Context, rec *dcr.Registration) error {
+// Create stores rec with version 1 unless its client_id is taken by a record or a tombstone
+// or one of the commits' keys is used; the record, its index entries, the keys and the event
+// are written by one script, all or nothing.
+func (s *Store) Create(ctx context.Context, rec *dcr.Registration, with ...dcr.Commit) error {
 	if rec.ClientID == "" {
 		return errors.New("redis store: Create without a client_id")
+	}
+	commit, err := s.prepareCommit(with, rec.ClientID)
+	if err != nil {
+		return err
+	}
+	if err := s.checkCommit(ctx, commit); err != nil {
+		return err
 	}
 	stored := rec.Clone()
 	stored.Version = 1
@@ -28,24 +37,29 @@ func (s *Store) Create(ctx context.Context, rec *dcr.Registration) error {
 	regKey := s.registrationKey(rec.ClientID)
 	keys := []string{regKey, s.softwareIndexKey(rec.SoftwareID), s.orgIndexKey(rec.OrgID)}
 	writeID := newWriteID()
-	created := false
+	var result int64
 	err = s.write(ctx, regKey, func(c goredis.Scripter) error {
-		n, err := createScript.Run(ctx, c, keys, rec.ClientID, rec.SoftwareID, rec.OrgID, data, writeID).Int()
-		created = n == 1
+		var err error
+		result, err = createScript.Run(ctx, c, append(keys, commit.keys...),
+			append([]any{rec.ClientID, rec.SoftwareID, rec.OrgID, data, writeID}, commit.args...)...).Int64()
 		return err
 	})
+	created := result == 1
 	var unacked *notReplicatedError
 	if errors.As(err, &unacked) && created {
 		// Not acknowledged means not registered: take it back rather than leave a record
 		// whose client never got its credentials. If that fails too, the record stays, with
 		// no token holder: harmless, and the 503 tells the client to register again.
-		if derr := discardScript.Run(context.WithoutCancel(ctx), s.client, keys, rec.ClientID, writeID).Err(); derr != nil {
+		if derr := discardScript.Run(context.WithoutCancel(ctx), s.client, append(keys, commit.keys...), rec.ClientID, writeID, commit.entry).Err(); derr != nil {
 			return errors.Join(err, storeErr("discarding an unacknowledged registration", derr))
 		}
 		return err
 	}
 	if err != nil {
 		return storeErr("create", err)
+	}
+	if used := commit.used(result); used != nil {
+		return used
 	}
 	if !created {
 		return dcr.ErrExists
@@ -77,8 +91,15 @@ func (s *Store) Get(ctx context.Context, clientID string) (*dcr.Registration, er
 }
 
 // Update replaces the record if it is still at rec.Version, moving its index entries if its
-// software_id or org_id changed.
-func (s *Store) Update(ctx context.Context, rec *dcr.Registration) error {
+// software_id or org_id changed, with the commits, in one script.
+func (s *Store) Update(ctx context.Context, rec *dcr.Registration, with ...dcr.Commit) error {
+	commit, err := s.prepareCommit(with, rec.ClientID)
+	if err != nil {
+		return err
+	}
+	if err := s.checkCommit(ctx, commit); err != nil {
+		return err
+	}
 	regKey := s.registrationKey(rec.ClientID)
 	old, err := s.indexedIDs(ctx, regKey)
 	if err != nil {
@@ -96,12 +117,15 @@ func (s *Store) Update(ctx context.Context, rec *dcr.Registration) error {
 	var result int64
 	err = s.write(ctx, regKey, func(c goredis.Scripter) error {
 		var err error
-		result, err = updateScript.Run(ctx, c, keys, rec.ClientID, strconv.FormatInt(rec.Version, 10),
-			rec.SoftwareID, rec.OrgID, data, newWriteID()).Int64()
+		result, err = updateScript.Run(ctx, c, append(keys, commit.keys...), append([]any{rec.ClientID, strconv.FormatInt(rec.Version, 10),
+			rec.SoftwareID, rec.OrgID, data, newWriteID()}, commit.args...)...).Int64()
 		return err
 	})
 	if err != nil {
 		return storeErr("update", err)
+	}
+	if used := commit.used(result); used != nil {
+		return used
 	}
 	switch result {
 	case scriptNotFound:
@@ -113,8 +137,16 @@ func (s *Store) Update(ctx context.Context, rec *dcr.Registration) error {
 	return nil
 }
 
-// Delete turns the record into a tombstone and removes it from the indexes.
-func (s *Store) Delete(ctx context.Context, clientID string, version int64) error {
+// Delete turns the record into a tombstone and removes it from the indexes, with the
+// commits, in one script.
+func (s *Store) Delete(ctx context.Context, clientID string, version int64, with ...dcr.Commit) error {
+	commit, err := s.prepareCommit(with, clientID)
+	if err != nil {
+		return err
+	}
+	if err := s.checkCommit(ctx, commit); err != nil {
+		return err
+	}
 	regKey := s.registrationKey(clientID)
 	old, err := s.indexedIDs(ctx, regKey)
 	if err != nil {
@@ -124,12 +156,15 @@ func (s *Store) Delete(ctx context.Context, clientID string, version int64) erro
 	var result int64
 	err = s.write(ctx, regKey, func(c goredis.Scripter) error {
 		var err error
-		result, err = deleteScript.Run(ctx, c, keys, clientID, strconv.FormatInt(version, 10),
-			time.Now().UTC().Format(time.RFC3339Nano), newWriteID()).Int64()
+		result, err = deleteScript.Run(ctx, c, append(keys, commit.keys...), append([]any{clientID, strconv.FormatInt(version, 10),
+			time.Now().UTC().Format(time.RFC3339Nano), newWriteID()}, commit.args...)...).Int64()
 		return err
 	})
 	if err != nil {
 		return storeErr("delete", err)
+	}
+	if used := commit.used(result); used != nil {
+		return used
 	}
 	switch result {
 	case scriptNotFound:

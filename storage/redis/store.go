@@ -9,12 +9,14 @@
 //	                                           write_id, deleted_at (set on a tombstone)
 //	{<prefix>}:software:<sha256(software_id)>  set of the live client_ids of a software_id
 //	{<prefix>}:org:<sha256(org_id)>            set of the live client_ids of an org_id
-//	<prefix>:once:<sha256(key)>                one-time key (replay cache, consumed tokens), with a TTL
+//	{<prefix>}:once:<sha256(key)>              one-time key (replay cache, consumed tokens), with a TTL
+//	{<prefix>}:hist:<kind>:<sha256(id)>        list: a bounded history (see history.go)
 //
-// The registry keys share the hash tag {<prefix>}, so that a record and the index entries it
-// moves sit in one Cluster slot and change in one Lua script: Redis Cluster cannot make a
-// write to several slots atomic, and a registration indexed by both software_id and org_id
-// would otherwise span three. The one-time keys carry no tag and spread over the Cluster.
+// Every key shares the hash tag {<prefix>}, so that a record, the index entries it moves, its
+// one-time keys and its history event sit in one Cluster slot and change in one Lua script
+// (all or nothing): Redis Cluster cannot make a write to several slots atomic. Releases
+// before this one kept one-time keys untagged (<prefix>:once:...); those are still honoured
+// until they expire (legacyOnceKey) and never written.
 package redis
 
 import (

@@ -2,6 +2,8 @@ package redis_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -42,9 +44,9 @@ func TestConformanceCluster(t *testing.T) {
 	t.Cleanup(func() { client.Close() })
 	conformance(t, client, 0)
 
-	// The registry of a prefix lives on one node (its hash tag) and the one-time keys spread:
-	// a store whose keys all landed on one node would pass the suite without being a
-	// Cluster test.
+	// The registry of a prefix lives on one node (its hash tag), its one-time keys with it: a
+	// registration's script claims them with the record, which Redis Cluster allows only
+	// within one slot (the conformance suite above ran those scripts on the Cluster).
 	ctx := t.Context()
 	s := redisstore.New(client, "spread", 0)
 	for i := range 64 {
@@ -52,19 +54,29 @@ func TestConformanceCluster(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var withKeys atomic.Int32 // ForEachMaster calls back concurrently
+	if err := s.Create(ctx, storetest.NewRegistration(1)); err != nil {
+		t.Fatal(err)
+	}
+	var withKeys, withBoth atomic.Int32 // ForEachMaster calls back concurrently
 	err := client.ForEachMaster(ctx, func(ctx context.Context, node *goredis.Client) error {
-		keys, err := node.Keys(ctx, "spread:once:*").Result()
+		keys, err := node.Keys(ctx, "{spread}:once:*").Result()
+		if err != nil {
+			return err
+		}
+		regs, err := node.Keys(ctx, "{spread}:reg:*").Result()
 		if len(keys) > 0 {
 			withKeys.Add(1)
+			if len(keys) == 64 && len(regs) == 1 {
+				withBoth.Add(1)
+			}
 		}
 		return err
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if withKeys.Load() < 2 {
-		t.Errorf("one-time keys are on %d of 3 masters, want them spread", withKeys.Load())
+	if withKeys.Load() != 1 || withBoth.Load() != 1 {
+		t.Errorf("one-time keys are on %d masters (%d with all 64 and the registration), want all on the registry's", withKeys.Load(), withBoth.Load())
 	}
 }
 
@@ -183,5 +195,31 @@ func TestConcurrentCreateUpdateDelete(t *testing.T) {
 	}
 	if ids, err := s.ListBySoftware(ctx, "software-1"); err != nil || len(ids) != 0 {
 		t.Errorf("ListBySoftware after the Delete = %v, %v", ids, err)
+	}
+}
+
+// A one-time key recorded where the previous release kept them (no hash tag) still counts as
+// used after the upgrade, until it expires: no replay gets through a rolling restart.
+func TestLegacyOnceKeysStayUsed(t *testing.T) {
+	srv := startServer(t)
+	client := srv.Client()
+	ctx := t.Context()
+	s := redisstore.New(client, "legacy", 0)
+	sum := sha256.Sum256([]byte("jti-old"))
+	if err := client.Set(ctx, "legacy:once:"+hex.EncodeToString(sum[:]), "1", time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if seen, err := s.Seen(ctx, "jti-old"); err != nil || !seen {
+		t.Fatalf("Seen of a legacy key: %v %v", seen, err)
+	}
+	if ok, err := s.Claim(ctx, "jti-old", time.Minute); err != nil || ok {
+		t.Fatalf("Claim of a legacy key: %v %v, want refused", ok, err)
+	}
+	err := s.Create(ctx, storetest.NewRegistration(1), dcr.Commit{Once: []dcr.OnceClaim{{Key: "jti-old", TTL: time.Minute}}})
+	if !errors.Is(err, dcr.ErrOnceUsed) {
+		t.Fatalf("Create with a legacy key: %v, want ErrOnceUsed", err)
+	}
+	if _, err := s.Get(ctx, "client-1"); !errors.Is(err, dcr.ErrNotFound) {
+		t.Fatalf("a refused create stored its record: %v", err)
 	}
 }
