@@ -158,7 +158,8 @@ func (h *Handler) screen(ctx context.Context, x *dcr.Exchange, reg dcr.Registry)
 	start := time.Now()
 	err := h.pipeline.Screen(ctx, x, reg)
 	h.metrics.observeStage("screen", start)
-	if e := dcr.AsError(err); err != nil && e.Status == http.StatusBadRequest {
+	// The screens refuse replays only (a used jti: 400; a consumed single-use token: 401).
+	if e := dcr.AsError(err); err != nil && e.Status < http.StatusInternalServerError {
 		h.metrics.replays.Inc()
 	}
 	return err

@@ -228,4 +228,5 @@ var (
 	_ caddy.Validator    = (*AccessToken)(nil)
 	_ caddy.CleanerUpper = (*AccessToken)(nil)
 	_ dcr.Protection     = (*AccessToken)(nil)
+	_ dcr.Screener       = (*AccessToken)(nil)
 )
