@@ -115,6 +115,9 @@ func TestManagementErrorsUniform(t *testing.T) {
 	if resp, err := c1.Delete(ctx, gone, goneTok); err != nil || resp.Status != http.StatusNoContent {
 		t.Fatalf("delete: %v %+v", err, resp)
 	}
+	// The audit line of a call is written after its answer: wait for the four above, so that
+	// each case below reads its own line and not the delete's.
+	waitAuditLine(t, g, 3)
 	noCert := &tppclient.Client{Endpoint: g.Endpoint, HTTP: &http.Client{Timeout: 10 * time.Second,
 		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: mustPool(t, g.Sandbox)}}}}
 
