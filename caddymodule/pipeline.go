@@ -152,7 +152,8 @@ func (h *Handler) run(x *dcr.Exchange, next caddyhttp.Handler) (int, map[string]
 	}
 }
 
-// screen runs the cheap refusals (dcr.Screener: a jti already used) before the call is
+// screen runs the cheap refusals (dcr.Screener: a jti already used, a consumed single-use
+// register token) before the call is
 // admitted to the phases.
 func (h *Handler) screen(ctx context.Context, x *dcr.Exchange, reg dcr.Registry) error {
 	start := time.Now()
