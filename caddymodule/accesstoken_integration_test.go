@@ -441,7 +441,14 @@ func TestAccessTokenIntrospectionThroughServer(t *testing.T) {
 		t.Fatalf("token reused: %d %s", resp.Status, resp.Body)
 	}
 
+	// A consumed token is refused before it is introspected (the screen): after a restart
+	// (no introspection cache) with the authorization server down, it is the same 401, where
+	// a token that has to be introspected gets 503.
 	as.down.Store(true)
+	g.Restart()
+	if resp := register(t, c1, "opaque-good"); resp.Status != http.StatusUnauthorized || resp.JSON["error"] != "invalid_token" {
+		t.Fatalf("consumed token with introspection down: %d %s, want 401 from the screen", resp.Status, resp.Body)
+	}
 	regs, once = storeCounts(g)
 	resp := register(t, c1, "opaque-fresh")
 	if resp.Status != http.StatusServiceUnavailable || resp.JSON["error"] != "temporarily_unavailable" || resp.Header.Get("Retry-After") == "" {
