@@ -196,17 +196,8 @@ func waitAuditLine(t *testing.T, g *gatewaytest.Gateway, i int) map[string]any {
 	}
 }
 
-// auditLines are the gateway's audit log lines so far (Caddy logs JSON to stderr).
-func auditLines(g *gatewaytest.Gateway) []map[string]any {
-	var out []map[string]any
-	for _, line := range strings.Split(g.Logs(), "\n") {
-		var m map[string]any
-		if json.Unmarshal([]byte(line), &m) == nil && m["logger"] == "http.handlers.dcr.audit" {
-			out = append(out, m)
-		}
-	}
-	return out
-}
+// auditLines are the gateway's audit log lines so far.
+func auditLines(g *gatewaytest.Gateway) []map[string]any { return g.AuditLines() }
 
 // sampleResponse is the OB DCR v3.2 sample response of the seed document
 // (shared/reference/acp-dcr-open-banking.txt, "Sample response"), verbatim.

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -352,4 +353,16 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// AuditLines are the gateway's audit log lines so far (Caddy logs JSON to stderr), decoded.
+func (g *Gateway) AuditLines() []map[string]any {
+	var out []map[string]any
+	for _, line := range strings.Split(g.Logs(), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) == nil && m["logger"] == "http.handlers.dcr.audit" {
+			out = append(out, m)
+		}
+	}
+	return out
 }

@@ -74,14 +74,7 @@ func wantStatus(t *testing.T, g *gatewaytest.Gateway, what string, resp *tppclie
 // auditLines stops the gateway (so its log is complete) and returns its audit lines.
 func auditLines(g *gatewaytest.Gateway) []map[string]any {
 	g.Stop()
-	var out []map[string]any
-	for _, line := range strings.Split(g.Logs(), "\n") {
-		var m map[string]any
-		if json.Unmarshal([]byte(line), &m) == nil && m["logger"] == "http.handlers.dcr.audit" {
-			out = append(out, m)
-		}
-	}
-	return out
+	return g.AuditLines()
 }
 
 // revokeSigningKey runs `caddy dcr sandbox revoke --signing-key` for TPP index, as an
