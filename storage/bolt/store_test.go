@@ -466,23 +466,13 @@ func TestHistoryAppendDoesNotWaitForItsCommit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	busy, release := make(chan struct{}), make(chan struct{})
-	held := make(chan error, 1)
-	go func() {
-		held <- s.db.commit.do(func(*bbolt.Tx) (error, error) {
-			close(busy)
-			<-release
-			return nil, nil
-		})
-	}()
-	<-busy
+	release := holdWriter(s)
 	ev := dcr.HistoryEvent{Time: time.Now().UTC(), Event: dcr.EventRejected, Reason: "r1"}
 	if err := s.AppendHistory(t.Context(), dcr.HistoryOfSoftware, "sw", ev, dcr.HistoryRetention{}); err != nil {
 		t.Fatal(err)
 	}
 	// The append returned while the writer was held: it did not wait for a commit.
-	close(release)
-	if err := <-held; err != nil {
+	if err := release(); err != nil {
 		t.Fatal(err)
 	}
 	events, err := s.History(t.Context(), dcr.HistoryOfSoftware, "sw", time.Time{})
@@ -520,6 +510,22 @@ func TestUsedKeyIsRefusedWithoutTheWriter(t *testing.T) {
 	if err := s.Create(t.Context(), storetest.NewRegistration(1), dcr.Commit{Once: []dcr.OnceClaim{used}}); err != nil {
 		t.Fatal(err)
 	}
+	release := holdWriter(s)
+	err := s.Create(t.Context(), storetest.NewRegistration(2), dcr.Commit{Once: []dcr.OnceClaim{used}})
+	if rerr := release(); rerr != nil {
+		t.Fatal(rerr)
+	}
+	if !errors.Is(err, dcr.ErrOnceUsed) {
+		t.Fatalf("create with a used key while the writer was busy: %v, want ErrOnceUsed", err)
+	}
+	if _, err := s.Get(t.Context(), "client-2"); !errors.Is(err, dcr.ErrNotFound) {
+		t.Fatalf("the refused create stored its record: %v", err)
+	}
+}
+
+// holdWriter keeps the store's writer busy in a transaction of its own until the returned
+// function is called, which returns that transaction's outcome.
+func holdWriter(s *Store) func() error {
 	busy, release := make(chan struct{}), make(chan struct{})
 	held := make(chan error, 1)
 	go func() {
@@ -530,15 +536,8 @@ func TestUsedKeyIsRefusedWithoutTheWriter(t *testing.T) {
 		})
 	}()
 	<-busy
-	err := s.Create(t.Context(), storetest.NewRegistration(2), dcr.Commit{Once: []dcr.OnceClaim{used}})
-	close(release)
-	if !errors.Is(err, dcr.ErrOnceUsed) {
-		t.Fatalf("create with a used key while the writer was busy: %v, want ErrOnceUsed", err)
-	}
-	if err := <-held; err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Get(t.Context(), "client-2"); !errors.Is(err, dcr.ErrNotFound) {
-		t.Fatalf("the refused create stored its record: %v", err)
+	return func() error {
+		close(release)
+		return <-held
 	}
 }
