@@ -66,16 +66,32 @@ func Binary(t testing.TB) string {
 	return binPath
 }
 
-// FreePort returns a TCP port that was free a moment ago on 127.0.0.1.
+// FreePort returns a TCP port that was free a moment ago on 127.0.0.1 and that no earlier
+// call in this process returned: the kernel may hand a just-closed ephemeral port out again,
+// and a test that asks for two ports (the gateway's and its backend's) must get two.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		handedOutMu.Lock()
+		seen := handedOut[port]
+		handedOut[port] = true
+		handedOutMu.Unlock()
+		if !seen {
+			return port
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
+
+var (
+	handedOutMu sync.Mutex
+	handedOut   = map[int]bool{}
+)
 
 // Options shape one gateway.
 type Options struct {
