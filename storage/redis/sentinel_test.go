@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -88,6 +89,13 @@ func failover(t *testing.T, g *sentinelGroup, s *redisstore.Store) {
 	// persistence that restarts as a master is empty, and a sentinel that has not yet
 	// reconfigured it may fail over to it and lose everything (Redis's documented hazard).
 	oldMaster.StartAsReplicaOf(g.Replica.Addr())
+	// Until it has the new master's data, the rejoined server must not be the one a further
+	// failover picks: wait for its replication link.
+	rejoined := oldMaster.Client()
+	waitFor(t, "the old master to sync as a replica", func() (bool, string) {
+		info, err := rejoined.Info(context.Background(), "replication").Result()
+		return err == nil && strings.Contains(info, "master_link_status:up"), info
+	})
 	atFailover := ackedCount()
 	waitFor(t, "registrations acknowledged after the failover", func() (bool, string) {
 		return ackedCount() >= atFailover+20, fmt.Sprint(ackedCount())

@@ -122,14 +122,24 @@ func (g *sentinelGroup) SentinelAddrs() []string {
 	return out
 }
 
-// MasterAddr asks a sentinel which server is the master now.
+// MasterAddr asks the sentinels which server is the master now: the address they all give,
+// or "" while they disagree (one that has not yet learnt of a failover could still act on the
+// old view).
 func (g *sentinelGroup) MasterAddr(t *testing.T) string {
 	t.Helper()
-	sc := goredis.NewSentinelClient(&goredis.Options{Addr: g.Sentinels[0].Addr()})
-	defer sc.Close()
-	addr, err := sc.GetMasterAddrByName(context.Background(), g.Name).Result()
-	if err != nil {
-		return ""
+	agreed := ""
+	for i, s := range g.Sentinels {
+		sc := goredis.NewSentinelClient(&goredis.Options{Addr: s.Addr()})
+		addr, err := sc.GetMasterAddrByName(context.Background(), g.Name).Result()
+		sc.Close()
+		if err != nil {
+			return ""
+		}
+		if a := addr[0] + ":" + addr[1]; i == 0 {
+			agreed = a
+		} else if a != agreed {
+			return ""
+		}
 	}
-	return addr[0] + ":" + addr[1]
+	return agreed
 }
