@@ -15,11 +15,12 @@ denials := sort([d | some name; some d in data.dcr.rules[name].deny])
 # The overrides all rules propose, merged (a later package name wins on a shared field).
 overrides := object.union_n([m | some name; m := data.dcr.rules[name].metadata])
 
-decision := {"allow": true, "metadata": overrides, "reasons": []} if count(denials) == 0
-
-decision := {
+# An else chain, so that a decision that allows evaluates one body and never builds the refusal.
+decision := {"allow": true, "metadata": overrides, "reasons": []} if {
+	denials == []
+} else := {
 	"allow": false,
 	"error": denials[0].error,
 	"error_description": denials[0].error_description,
 	"reasons": [sprintf("%s: %s", [d.rule, d.error_description]) | some d in denials],
-} if count(denials) > 0
+}

@@ -8,8 +8,10 @@ import (
 	"slices"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/metrics"
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
+	"github.com/open-policy-agent/opa/v1/topdown"
 )
 
 // ErrUndefined is returned when the decision query has no value for an input.
@@ -22,6 +24,7 @@ type Engine struct {
 	decision string
 	modules  []string
 	query    rego.PreparedEvalQuery
+	reads    inputReads
 }
 
 // Compile parses the bundle's modules as Rego v1, compiles them with its data and prepares the
@@ -62,7 +65,7 @@ func Compile(ctx context.Context, b *Bundle) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Engine{hash: b.Hash(), decision: b.Decision, modules: names, query: query}, nil
+	return &Engine{hash: b.Hash(), decision: b.Decision, modules: names, query: query, reads: readsOf(compiler.Modules)}, nil
 }
 
 // Hash is the content hash of the bundle the engine was compiled from.
@@ -79,7 +82,17 @@ func (e *Engine) Eval(ctx context.Context, input any) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("policy input: %w", err)
 	}
-	rs, err := e.query.Eval(ctx, rego.EvalParsedInput(value))
+	// OPA watches ctx from a goroutine of its own per evaluation unless it is given a cancel;
+	// context.AfterFunc sets that cancel when ctx ends, without a goroutine per decision.
+	cancel := topdown.NewCancel()
+	stop := context.AfterFunc(ctx, cancel.Cancel)
+	defer stop()
+	rs, err := e.query.Eval(ctx,
+		rego.EvalParsedInput(value),
+		rego.EvalExternalCancel(cancel),
+		// Nothing reads the evaluation's timers: the decision log times the decision itself.
+		rego.EvalMetrics(metrics.NoOp()),
+	)
 	if err != nil {
 		return nil, err
 	}

@@ -22,21 +22,30 @@ const Masked = "[masked]"
 // credentials are masked, the stored registration comes without its hashes. count is
 // registrations_for_software (see CountRegistrations).
 func Input(x *dcr.Exchange, count int) map[string]any {
-	in := map[string]any{
-		"operation":                  string(x.Operation),
-		"now":                        x.Now.Unix(),
-		"registrations_for_software": count,
+	return inputFor(x, count, everything)
+}
+
+// inputFor is Input with only the members reads says a policy set can read (input.denied,
+// which needs the store, is added by the caller).
+func inputFor(x *dcr.Exchange, count int, reads inputReads) map[string]any {
+	in := make(map[string]any, 14)
+	in["operation"] = string(x.Operation)
+	if reads.Reads("now") {
+		in["now"] = x.Now.Unix()
 	}
-	if x.ClientID != "" {
+	if reads.Reads("registrations_for_software") {
+		in["registrations_for_software"] = count
+	}
+	if x.ClientID != "" && reads.Reads("client_id") {
 		in["client_id"] = x.ClientID
 	}
-	if x.Request != nil {
+	if x.Request != nil && reads.Reads("request") {
 		in["request"] = requestInput(x.Request)
 	}
-	if x.ClientCert != nil {
+	if x.ClientCert != nil && reads.Reads("client_certificate") {
 		in["client_certificate"] = CertificateInput(x.ClientCert)
 	}
-	if x.RequestClaims != nil {
+	if x.RequestClaims != nil && reads.Reads("registration_request") {
 		rr := make(map[string]any, len(x.RequestClaims))
 		for k, v := range x.RequestClaims {
 			if k != "software_statement" {
@@ -45,22 +54,24 @@ func Input(x *dcr.Exchange, count int) map[string]any {
 		}
 		in["registration_request"] = rr
 	}
-	if x.SoftwareStatement != nil {
+	if x.SoftwareStatement != nil && reads.Reads("software_statement") {
 		in["software_statement"] = map[string]any{
 			"claims":    x.SoftwareStatement.Claims,
 			"directory": x.SoftwareStatement.Directory,
 		}
 	}
-	if x.Metadata != nil {
+	if x.Metadata != nil && reads.Reads("metadata") {
 		in["metadata"] = x.Metadata
 	}
-	if x.AccessTokenClaims != nil {
+	if x.AccessTokenClaims != nil && reads.Reads("access_token") {
 		in["access_token"] = map[string]any{"claims": x.AccessTokenClaims}
 	}
-	if x.Existing != nil {
+	if x.Existing != nil && reads.Reads("existing_registration") {
 		in["existing_registration"] = registrationInput(x.Existing)
 	}
-	in["revocation"] = RevocationInput(x.SigningKey)
+	if reads.Reads("revocation") {
+		in["revocation"] = RevocationInput(x.SigningKey)
+	}
 	return in
 }
 

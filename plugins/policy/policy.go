@@ -119,16 +119,28 @@ func (p *Policy) Phase() dcr.Phase { return dcr.PhaseDecide }
 // returned for the handler to apply.
 func (p *Policy) Protect(ctx context.Context, x *dcr.Exchange, reg dcr.Registry) (dcr.Result, error) {
 	rec := p.newRecord(x)
-	count, err := CountRegistrations(ctx, x, reg)
-	if err != nil {
-		return dcr.Result{}, p.fail(rec, outcomeError, dcr.Unavailable(err, "the registration store is unavailable"))
+	// Only what the policy set can read is built (and looked up in the store); the debug log
+	// of the input shows all of it, as documented.
+	logInput := p.logger.Check(zap.DebugLevel, "policy input")
+	reads := p.engine.reads
+	if logInput != nil {
+		reads = everything
 	}
-	input := Input(x, count)
-	if input["denied"], err = DeniedInput(ctx, x, reg); err != nil {
-		return dcr.Result{}, p.fail(rec, outcomeError, dcr.Unavailable(err, "the registration store is unavailable"))
+	var count int
+	var err error
+	if reads.Reads("registrations_for_software") {
+		if count, err = CountRegistrations(ctx, x, reg); err != nil {
+			return dcr.Result{}, p.fail(rec, outcomeError, dcr.Unavailable(err, "the registration store is unavailable"))
+		}
 	}
-	if ce := p.logger.Check(zap.DebugLevel, "policy input"); ce != nil {
-		ce.Write(zap.String("decision_id", rec.id), zap.Any("input", input))
+	input := inputFor(x, count, reads)
+	if reads.Reads("denied") {
+		if input["denied"], err = DeniedInput(ctx, x, reg); err != nil {
+			return dcr.Result{}, p.fail(rec, outcomeError, dcr.Unavailable(err, "the registration store is unavailable"))
+		}
+	}
+	if logInput != nil {
+		logInput.Write(zap.String("decision_id", rec.id), zap.Any("input", input))
 	}
 	value, err := InputValue(input)
 	if err != nil {
