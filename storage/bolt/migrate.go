@@ -178,13 +178,13 @@ func (s *Store) Check() (*Stats, error) {
 		} {
 			entries := map[string]bool{}
 			err := tx.Bucket(ix.bucket).ForEach(func(k, _ []byte) error {
-				if len(k) < 32 {
+				if len(k) <= indexPrefixLen {
 					st.Problems = append(st.Problems, fmt.Sprintf("%s index entry %x is too short", ix.bucket, k))
 					return nil
 				}
-				clientID := string(k[32:])
+				clientID := string(k[indexPrefixLen:])
 				rec := live[clientID]
-				if rec == nil || !bytes.Equal(indexKey(ix.id(rec), clientID), k) {
+				if rec == nil || !bytes.Equal(indexKey(ix.id(rec), rec), k) {
 					st.Problems = append(st.Problems, fmt.Sprintf("orphan %s index entry of %q", ix.bucket, clientID))
 					return nil
 				}

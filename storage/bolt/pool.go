@@ -33,12 +33,45 @@ var (
 var (
 	metaSchema       = []byte("schema")
 	metaMigratedFrom = []byte("migrated_from_caddy")
-	currentSchema    = []byte("1")
+	// currentSchema is the layout this version writes. Schema 1 keyed the index entries by
+	// client_id alone (see indexKey); a file of schema 1 is migrated at open.
+	currentSchema = []byte("2")
+	schema1       = []byte("1")
 
 	errUnknownSchema  = errors.New("bolt: the file was written by another version of the store")
 	errAnotherProcess = errors.New("bolt: the file is locked by another process")
 	errNotADatabase   = errors.New("bolt: the file is not a registry database")
 )
+
+// migrateIndexes rebuilds the software and org index buckets from the records (the source of
+// truth) in the key layout of this version, in the transaction that marks the file
+// currentSchema: a crash before its commit leaves the file at schema 1, migrated at the next
+// open.
+func migrateIndexes(tx *bbolt.Tx) error {
+	for _, name := range [][]byte{bucketSoftware, bucketOrg} {
+		if err := tx.DeleteBucket(name); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
+			return err
+		}
+		if _, err := tx.CreateBucket(name); err != nil {
+			return err
+		}
+	}
+	return tx.Bucket(bucketRegistrations).ForEach(func(k, v []byte) error {
+		rec, err := decodeRecord(k, v)
+		if err != nil {
+			return err
+		}
+		if rec.Deleted() {
+			return nil
+		}
+		for _, e := range indexEntries(rec) {
+			if err := tx.Bucket(e.bucket).Put(indexKey(e.id, rec), nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
 
 // pooledDB is one open file and the goroutine that group-commits its writes.
 type pooledDB struct {
@@ -93,6 +126,11 @@ func openDB(path string, lockTimeout time.Duration) (*pooledDB, error) {
 		meta := tx.Bucket(bucketMeta)
 		switch schema := meta.Get(metaSchema); {
 		case schema == nil:
+			return meta.Put(metaSchema, currentSchema)
+		case string(schema) == string(schema1):
+			if err := migrateIndexes(tx); err != nil {
+				return fmt.Errorf("bolt: migrating the index entries from schema 1: %w", err)
+			}
 			return meta.Put(metaSchema, currentSchema)
 		case string(schema) != string(currentSchema):
 			return fmt.Errorf("%w (schema %q, this one reads %q)", errUnknownSchema, schema, currentSchema)

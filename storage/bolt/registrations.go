@@ -4,22 +4,46 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	bbolt "go.etcd.io/bbolt"
 
 	"github.com/dcrgate/dcrgate/dcr"
 )
 
-// indexKey is the entry of clientID under id (a software_id or org_id): the id's SHA-256
-// (fixed length, so one id's entries are a prefix range no other id can reach into) followed
-// by the client_id.
-func indexKey(id, clientID string) []byte {
+// indexKey is the entry of rec under id (its software_id or org_id): the id's SHA-256
+// (fixed length, so one id's entries are a prefix range no other id can reach into), the
+// time the client was issued (Unix ns, big-endian), then the client_id. The time keeps one
+// id's new entries together at the end of its range: the registrations of a batch that share
+// a software or org id dirty one index page between them, where entries ordered by their
+// random client_ids (schema 1, see migrateIndexes) took a page each.
+func indexKey(id string, rec *dcr.Registration) []byte {
 	sum := sha256.Sum256([]byte(id))
-	return append(sum[:], clientID...)
+	key := binary.BigEndian.AppendUint64(sum[:], issuedNanos(rec))
+	return append(key, rec.ClientID...)
+}
+
+// indexPrefixLen is the length of an index key before its client_id.
+const indexPrefixLen = sha256.Size + 8
+
+// indexPrefix is the key range of id's entries.
+func indexPrefix(id string) []byte {
+	sum := sha256.Sum256([]byte(id))
+	return sum[:]
+}
+
+// issuedNanos is rec.IssuedAt in Unix ns, 0 for a time before 1970 (or unset), so that the
+// key is defined for every record.
+func issuedNanos(rec *dcr.Registration) uint64 {
+	if rec.IssuedAt.Before(time.Unix(0, 0)) {
+		return 0
+	}
+	return uint64(rec.IssuedAt.UnixNano())
 }
 
 // Create stores rec if its client_id was never used (live or tombstone) and none of the
@@ -36,9 +60,9 @@ func (s *Store) Create(ctx context.Context, rec *dcr.Registration, with ...dcr.C
 	}
 	next := rec.Clone()
 	next.Version = 1
-	data, err := json.Marshal(next)
+	data, err := encodeRecord(next)
 	if err != nil {
-		return fmt.Errorf("bolt: encoding registration %s: %w", rec.ClientID, err)
+		return err
 	}
 	c, err := prepareCommit(with, rec.ClientID)
 	if err != nil {
@@ -76,7 +100,7 @@ func putRecord(tx *bbolt.Tx, key, data []byte, old, rec *dcr.Registration) error
 	}
 	if old != nil && !old.Deleted() {
 		for _, e := range indexEntries(old) {
-			if err := tx.Bucket(e.bucket).Delete(indexKey(e.id, old.ClientID)); err != nil {
+			if err := tx.Bucket(e.bucket).Delete(indexKey(e.id, old)); err != nil {
 				return fmt.Errorf("bolt: removing the %s index entry of %s: %w", e.bucket, rec.ClientID, err)
 			}
 		}
@@ -85,7 +109,7 @@ func putRecord(tx *bbolt.Tx, key, data []byte, old, rec *dcr.Registration) error
 		return nil
 	}
 	for _, e := range indexEntries(rec) {
-		if err := tx.Bucket(e.bucket).Put(indexKey(e.id, rec.ClientID), nil); err != nil {
+		if err := tx.Bucket(e.bucket).Put(indexKey(e.id, rec), nil); err != nil {
 			return fmt.Errorf("bolt: storing the %s index entry of %s: %w", e.bucket, rec.ClientID, err)
 		}
 	}
@@ -138,6 +162,15 @@ func loadRecord(tx *bbolt.Tx, key []byte) (*dcr.Registration, error) {
 	return decodeRecord(key, data)
 }
 
+// encodeRecord is the stored form of rec.
+func encodeRecord(rec *dcr.Registration) ([]byte, error) {
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return nil, fmt.Errorf("bolt: encoding registration %s: %w", rec.ClientID, err)
+	}
+	return data, nil
+}
+
 // decodeRecord decodes the stored record data at key.
 func decodeRecord(key, data []byte) (*dcr.Registration, error) {
 	var rec dcr.Registration
@@ -157,9 +190,9 @@ func (s *Store) Update(ctx context.Context, rec *dcr.Registration, with ...dcr.C
 	next := rec.Clone()
 	next.Version = rec.Version + 1
 	next.DeletedAt = nil
-	data, err := json.Marshal(next)
+	data, err := encodeRecord(next)
 	if err != nil {
-		return fmt.Errorf("bolt: encoding registration %s: %w", rec.ClientID, err)
+		return err
 	}
 	c, err := prepareCommit(with, rec.ClientID)
 	if err != nil {
@@ -215,9 +248,9 @@ func (s *Store) Delete(ctx context.Context, clientID string, version int64, with
 		tomb := stored.Clone()
 		tomb.DeletedAt = &deletedAt
 		tomb.Version++
-		data, err := json.Marshal(tomb)
+		data, err := encodeRecord(tomb)
 		if err != nil {
-			return nil, fmt.Errorf("bolt: encoding tombstone %s: %w", clientID, err)
+			return nil, err
 		}
 		if err := putRecord(tx, key, data, stored, tomb); err != nil {
 			return nil, err
@@ -259,18 +292,28 @@ func (s *Store) list(bucket []byte, id string) ([]string, error) {
 	if id == "" {
 		return nil, nil // empty ids are not indexed
 	}
-	prefix := indexKey(id, "")
 	var ids []string
 	err := s.db.View(func(tx *bbolt.Tx) error {
-		c := tx.Bucket(bucket).Cursor()
-		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-			ids = append(ids, string(k[len(prefix):]))
-		}
+		ids = indexedClients(tx, bucket, id)
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("bolt: listing %s: %w", bucket, err)
 	}
-	slices.Sort(ids)
 	return ids, nil
+}
+
+// indexedClients returns the client_ids of id's entries in bucket, sorted (the entries are in
+// issue order).
+func indexedClients(tx *bbolt.Tx, bucket []byte, id string) []string {
+	prefix := indexPrefix(id)
+	var ids []string
+	c := tx.Bucket(bucket).Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		if len(k) > indexPrefixLen {
+			ids = append(ids, string(k[indexPrefixLen:]))
+		}
+	}
+	slices.Sort(ids)
+	return ids
 }

@@ -1,0 +1,155 @@
+package bolt
+
+import (
+	"crypto/sha256"
+	"encoding/json"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/dcrgate/dcrgate/dcr"
+	"github.com/dcrgate/dcrgate/dcr/storetest"
+)
+
+// writeSchema1File writes a registry the way the previous release did (schema 1: index keys
+// sha256(id) || client_id), with the records of recs, one of them a tombstone.
+func writeSchema1File(t *testing.T, path string, recs []*dcr.Registration) {
+	t.Helper()
+	db, err := bbolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	err = db.Update(func(tx *bbolt.Tx) error {
+		for _, name := range allBuckets {
+			if _, err := tx.CreateBucket(name); err != nil {
+				return err
+			}
+		}
+		if err := tx.Bucket(bucketMeta).Put(metaSchema, []byte("1")); err != nil {
+			return err
+		}
+		for _, rec := range recs {
+			data, err := json.Marshal(rec)
+			if err != nil {
+				return err
+			}
+			if err := tx.Bucket(bucketRegistrations).Put([]byte(rec.ClientID), data); err != nil {
+				return err
+			}
+			if rec.Deleted() {
+				continue
+			}
+			for _, e := range []struct {
+				bucket []byte
+				id     string
+			}{{bucketSoftware, rec.SoftwareID}, {bucketOrg, rec.OrgID}} {
+				sum := sha256.Sum256([]byte(e.id))
+				if err := tx.Bucket(e.bucket).Put(append(sum[:], rec.ClientID...), nil); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A file of the previous release (schema 1) is migrated at open: its index entries are
+// rebuilt in the new layout, so listing by software and org finds what it found before, and
+// the file says schema 2 (a second open does not migrate again).
+func TestOpenMigratesSchema1Indexes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "registry.db")
+	var recs []*dcr.Registration
+	for i := range 5 {
+		rec := storetest.NewRegistration(i)
+		rec.SoftwareID, rec.OrgID = "software-shared", "org-shared"
+		rec.Version = 1
+		// Issue order opposite to client_id order, so that an index read in key order
+		// would come out wrong.
+		rec.IssuedAt = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC).Add(-time.Duration(i) * time.Hour)
+		recs = append(recs, rec)
+	}
+	deletedAt := time.Now().UTC()
+	recs[2].DeletedAt = &deletedAt
+	writeSchema1File(t, path, recs)
+
+	for pass := range 2 {
+		s, err := Open(path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := t.Context()
+		want := []string{"client-0", "client-1", "client-3", "client-4"}
+		if ids, err := s.ListBySoftware(ctx, "software-shared"); err != nil || !slices.Equal(ids, want) {
+			t.Errorf("ListBySoftware = %v, %v; want %v", ids, err, want)
+		}
+		if ids, err := s.ListByOrg(ctx, "org-shared"); err != nil || !slices.Equal(ids, want) {
+			t.Errorf("ListByOrg = %v, %v; want %v", ids, err, want)
+		}
+		page, err := s.List(ctx, dcr.ListQuery{SoftwareID: "software-shared", After: "client-0", Limit: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, r := range page.Registrations {
+			got = append(got, r.ClientID)
+		}
+		if !slices.Equal(got, []string{"client-1", "client-3"}) || page.Next != "client-3" {
+			t.Errorf("List after client-0 = %v next %q", got, page.Next)
+		}
+		st, err := s.Check()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(st.Problems) != 0 || st.Live != 4 || st.Tombstones != 1 {
+			t.Errorf("Check after migration = %+v", st)
+		}
+		var schema string
+		_ = s.db.View(func(tx *bbolt.Tx) error {
+			schema = string(tx.Bucket(bucketMeta).Get(metaSchema))
+			return nil
+		})
+		if schema != string(currentSchema) {
+			t.Errorf("schema after open = %q, want %q", schema, currentSchema)
+		}
+		if pass == 1 {
+			// A write after the migration removes the entries it wrote.
+			if err := s.Delete(ctx, "client-4", 1); err != nil {
+				t.Fatal(err)
+			}
+			if ids, _ := s.ListBySoftware(ctx, "software-shared"); !slices.Equal(ids, want[:3]) {
+				t.Errorf("after a Delete, ListBySoftware = %v", ids)
+			}
+			if st, _ := s.Check(); st == nil || len(st.Problems) != 0 {
+				t.Errorf("Check after a Delete = %+v", st)
+			}
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// A file of a schema this version does not know is refused, not rewritten.
+func TestOpenRefusesAnUnknownSchema(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "registry.db")
+	writeSchema1File(t, path, nil)
+	db, err := bbolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *bbolt.Tx) error { return tx.Bucket(bucketMeta).Put(metaSchema, []byte("99")) }); err != nil {
+		t.Fatal(err)
+	}
+	_ = db.Close()
+	if s, err := Open(path, nil); err == nil {
+		_ = s.Close()
+		t.Fatal("Open of a schema 99 file succeeded")
+	}
+}
