@@ -40,7 +40,7 @@ func candidates(tx *bbolt.Tx, q dcr.ListQuery) func(func(*dcr.Registration, erro
 		if id == "" {
 			c := tx.Bucket(bucketRegistrations).Cursor()
 			for k, v := c.Seek([]byte(q.After)); k != nil; k, v = c.Next() {
-				if !yield(decodeRecord(k, v)) {
+				if !yield(decodeStored(tx, k, v)) {
 					return
 				}
 			}

@@ -148,10 +148,18 @@ func (s *Store) Check() (*Stats, error) {
 	st := &Stats{BySoftware: map[string]int{}}
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		live := map[string]*dcr.Registration{}
+		referenced := 0
 		err := tx.Bucket(bucketRegistrations).ForEach(func(k, v []byte) error {
 			st.Registrations++
 			var rec dcr.Registration
-			if err := json.Unmarshal(v, &rec); err != nil {
+			data, err := recordData(tx, k, v)
+			if err == nil {
+				if _, ok := recordRef(v); ok {
+					referenced++
+				}
+				err = json.Unmarshal(data, &rec)
+			}
+			if err != nil {
 				st.Problems = append(st.Problems, fmt.Sprintf("record %q does not decode: %v", k, err))
 				return nil
 			}
@@ -168,6 +176,9 @@ func (s *Store) Check() (*Stats, error) {
 		})
 		if err != nil {
 			return err
+		}
+		if n := tx.Bucket(bucketRecords).Stats().KeyN; n != referenced {
+			st.Problems = append(st.Problems, fmt.Sprintf("%d records for %d references to them", n, referenced))
 		}
 		for _, ix := range []struct {
 			bucket []byte

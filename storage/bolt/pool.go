@@ -19,6 +19,7 @@ var dbs = caddy.NewUsagePool()
 // Bucket names.
 var (
 	bucketRegistrations = []byte("registrations")
+	bucketRecords       = []byte("records")
 	bucketSoftware      = []byte("software")
 	bucketOrg           = []byte("org")
 	bucketOnce          = []byte("once")
@@ -27,14 +28,16 @@ var (
 	bucketHistory       = []byte("history")
 	bucketDenyList      = []byte("denylist")
 
-	allBuckets = [][]byte{bucketRegistrations, bucketSoftware, bucketOrg, bucketOnce, bucketOnceExpiry, bucketMeta, bucketHistory, bucketDenyList}
+	allBuckets = [][]byte{bucketRegistrations, bucketRecords, bucketSoftware, bucketOrg, bucketOnce, bucketOnceExpiry, bucketMeta, bucketHistory, bucketDenyList}
 )
 
 var (
 	metaSchema       = []byte("schema")
 	metaMigratedFrom = []byte("migrated_from_caddy")
-	// currentSchema is the layout this version writes. Schema 1 keyed the index entries by
-	// client_id alone (see indexKey); a file of schema 1 is migrated at open.
+	// currentSchema is the layout this version writes. Schema 1 kept the records in the
+	// registrations bucket and keyed the index entries by client_id alone; a file of schema 1
+	// is migrated at open (its index entries rebuilt; its records are read where they are,
+	// see recordRefTag).
 	currentSchema = []byte("2")
 	schema1       = []byte("1")
 
@@ -57,7 +60,7 @@ func migrateIndexes(tx *bbolt.Tx) error {
 		}
 	}
 	return tx.Bucket(bucketRegistrations).ForEach(func(k, v []byte) error {
-		rec, err := decodeRecord(k, v)
+		rec, err := decodeStored(tx, k, v)
 		if err != nil {
 			return err
 		}

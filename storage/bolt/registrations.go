@@ -95,7 +95,7 @@ func (s *Store) Create(ctx context.Context, rec *dcr.Registration, with ...dcr.C
 // putRecord writes the record and moves its index entries from the ids of old (nil when
 // there was no record) to those of rec (none for a tombstone). Empty ids are not indexed.
 func putRecord(tx *bbolt.Tx, key, data []byte, old, rec *dcr.Registration) error {
-	if err := tx.Bucket(bucketRegistrations).Put(key, data); err != nil {
+	if err := putRecordData(tx, key, data); err != nil {
 		return fmt.Errorf("bolt: storing registration %s: %w", rec.ClientID, err)
 	}
 	if old != nil && !old.Deleted() {
@@ -114,6 +114,62 @@ func putRecord(tx *bbolt.Tx, key, data []byte, old, rec *dcr.Registration) error
 		}
 	}
 	return nil
+}
+
+// A record is stored in the records bucket under a sequence number taken when it was first
+// written, and the registrations bucket maps its client_id to that number (recordRefTag and
+// the number, big-endian). New records thus append at the end of records, together, and
+// the random client_ids only place small references: a registration inserted among other
+// records of 3 KB rewrote their whole leaf (bbolt keeps up to four entries on a leaf however
+// large, so two to three pages), and now rewrites a leaf of references. Records of schema 1
+// sit in registrations themselves (their JSON); they are read as they are and moved to
+// records when they are next written.
+const recordRefTag = 0x00
+
+// recordRefLen is the length of a reference: the tag and a uint64.
+const recordRefLen = 9
+
+// recordRef returns the sequence number a registrations value refers to, if it is a
+// reference (JSON starts with '{', never with the tag).
+func recordRef(v []byte) ([]byte, bool) {
+	if len(v) == recordRefLen && v[0] == recordRefTag {
+		return v[1:], true
+	}
+	return nil, false
+}
+
+// recordData returns the record a registrations value stands for: the record it refers to,
+// or the value itself (a record of schema 1). A reference to no record is an error.
+func recordData(tx *bbolt.Tx, key, v []byte) ([]byte, error) {
+	seq, ok := recordRef(v)
+	if !ok {
+		return v, nil
+	}
+	data := tx.Bucket(bucketRecords).Get(seq)
+	if data == nil {
+		return nil, fmt.Errorf("bolt: registration %q refers to record %x, which is missing", key, seq)
+	}
+	return data, nil
+}
+
+// putRecordData stores data as the record of key: in place of the record it refers to, or,
+// for a new record (or one of schema 1), under the records bucket's next sequence number.
+func putRecordData(tx *bbolt.Tx, key, data []byte) error {
+	records := tx.Bucket(bucketRecords)
+	if seq, ok := recordRef(tx.Bucket(bucketRegistrations).Get(key)); ok {
+		return records.Put(bytes.Clone(seq), data)
+	}
+	// Appends only: full leaves, not the half-full ones of a split in the middle.
+	records.FillPercent = 1.0
+	n, err := records.NextSequence()
+	if err != nil {
+		return err
+	}
+	ref := binary.BigEndian.AppendUint64([]byte{recordRefTag}, n)
+	if err := records.Put(ref[1:], data); err != nil {
+		return err
+	}
+	return tx.Bucket(bucketRegistrations).Put(key, ref)
 }
 
 type indexEntry struct {
@@ -155,11 +211,11 @@ func loadRecord(tx *bbolt.Tx, key []byte) (*dcr.Registration, error) {
 	if len(key) == 0 || len(key) > bbolt.MaxKeySize {
 		return nil, dcr.ErrNotFound
 	}
-	data := tx.Bucket(bucketRegistrations).Get(key)
-	if data == nil {
+	v := tx.Bucket(bucketRegistrations).Get(key)
+	if v == nil {
 		return nil, dcr.ErrNotFound
 	}
-	return decodeRecord(key, data)
+	return decodeStored(tx, key, v)
 }
 
 // encodeRecord is the stored form of rec.
@@ -169,6 +225,15 @@ func encodeRecord(rec *dcr.Registration) ([]byte, error) {
 		return nil, fmt.Errorf("bolt: encoding registration %s: %w", rec.ClientID, err)
 	}
 	return data, nil
+}
+
+// decodeStored decodes the record that the registrations value v at key stands for.
+func decodeStored(tx *bbolt.Tx, key, v []byte) (*dcr.Registration, error) {
+	data, err := recordData(tx, key, v)
+	if err != nil {
+		return nil, err
+	}
+	return decodeRecord(key, data)
 }
 
 // decodeRecord decodes the stored record data at key.

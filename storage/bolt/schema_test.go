@@ -24,8 +24,8 @@ func writeSchema1File(t *testing.T, path string, recs []*dcr.Registration) {
 	}
 	defer db.Close()
 	err = db.Update(func(tx *bbolt.Tx) error {
-		for _, name := range allBuckets {
-			if _, err := tx.CreateBucket(name); err != nil {
+		for _, name := range []string{"registrations", "software", "org", "once", "once_expiry", "meta", "history", "denylist"} {
+			if _, err := tx.CreateBucket([]byte(name)); err != nil {
 				return err
 			}
 		}
@@ -62,7 +62,9 @@ func writeSchema1File(t *testing.T, path string, recs []*dcr.Registration) {
 
 // A file of the previous release (schema 1) is migrated at open: its index entries are
 // rebuilt in the new layout, so listing by software and org finds what it found before, and
-// the file says schema 2 (a second open does not migrate again).
+// the file says schema 2 (a second open does not migrate again). Its records, in the
+// registrations bucket itself, are read where they are and moved to the records bucket when
+// next written.
 func TestOpenMigratesSchema1Indexes(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "registry.db")
 	var recs []*dcr.Registration
@@ -117,6 +119,30 @@ func TestOpenMigratesSchema1Indexes(t *testing.T) {
 		})
 		if schema != string(currentSchema) {
 			t.Errorf("schema after open = %q, want %q", schema, currentSchema)
+		}
+		if rec, err := s.Get(ctx, "client-3"); err != nil || rec.ClientID != "client-3" || rec.SoftwareStatement != recs[3].SoftwareStatement {
+			t.Errorf("Get of a schema 1 record = %+v, %v", rec, err)
+		}
+		if pass == 0 {
+			rec, err := s.Get(ctx, "client-1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec.Metadata["client_name"] = "renamed"
+			if err := s.Update(ctx, rec); err != nil {
+				t.Fatal(err)
+			}
+			var moved bool
+			_ = s.db.View(func(tx *bbolt.Tx) error {
+				_, moved = recordRef(tx.Bucket(bucketRegistrations).Get([]byte("client-1")))
+				return nil
+			})
+			if !moved {
+				t.Error("an updated schema 1 record was not moved to the records bucket")
+			}
+		}
+		if rec, err := s.Get(ctx, "client-1"); err != nil || rec.Metadata["client_name"] != "renamed" || rec.Version != 2 {
+			t.Errorf("Get of the updated record = %+v, %v", rec, err)
 		}
 		if pass == 1 {
 			// A write after the migration removes the entries it wrote.
