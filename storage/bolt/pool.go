@@ -26,9 +26,10 @@ var (
 	bucketOnceExpiry    = []byte("once_expiry")
 	bucketMeta          = []byte("meta")
 	bucketHistory       = []byte("history")
+	bucketClientHistory = []byte("client_history")
 	bucketDenyList      = []byte("denylist")
 
-	allBuckets = [][]byte{bucketRegistrations, bucketRecords, bucketSoftware, bucketOrg, bucketOnce, bucketOnceExpiry, bucketMeta, bucketHistory, bucketDenyList}
+	allBuckets = [][]byte{bucketRegistrations, bucketRecords, bucketSoftware, bucketOrg, bucketOnce, bucketOnceExpiry, bucketMeta, bucketHistory, bucketClientHistory, bucketDenyList}
 )
 
 var (

@@ -3,6 +3,7 @@ package bolt
 import (
 	"crypto/sha256"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -177,5 +178,82 @@ func TestOpenRefusesAnUnknownSchema(t *testing.T) {
 	if s, err := Open(path, nil); err == nil {
 		_ = s.Close()
 		t.Fatal("Open of a schema 99 file succeeded")
+	}
+}
+
+// A client's history in a schema 1 file (in the history bucket under sha256(kind, id)) reads
+// after the upgrade, and moves with the client's next event to client_history, where the
+// retention counts the old events with the new.
+func TestSchema1HistoryMovesWithTheNextEvent(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "registry.db")
+	rec := storetest.NewRegistration(1)
+	rec.Version = 1
+	writeSchema1File(t, path, []*dcr.Registration{rec})
+	t0 := time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)
+	db, err := bbolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketHistory)
+		for i := range 3 {
+			ev := dcr.HistoryEvent{Time: t0.Add(time.Duration(i) * time.Minute), Event: dcr.EventRegistered, ClientID: "client-1", Reason: fmt.Sprint("old", i)}
+			data, _ := json.Marshal(ev)
+			if err := putHistory(b, historyPrefix(dcr.HistoryOfClient, "client-1"), ev.Time, data); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = db.Close()
+
+	s, err := Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := t.Context()
+	reasons := func() []string {
+		t.Helper()
+		evs, err := s.History(ctx, dcr.HistoryOfClient, "client-1", time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, ev := range evs {
+			out = append(out, ev.Reason)
+		}
+		return out
+	}
+	if got := reasons(); !slices.Equal(got, []string{"old0", "old1", "old2"}) {
+		t.Fatalf("History of a schema 1 client = %v", got)
+	}
+	// An update moves the record to records and, with its event, the history; keep 3.
+	ev := dcr.HistoryEvent{Time: t0.Add(time.Hour), Event: "updated", Reason: "new"}
+	keep := dcr.HistoryRetention{MaxEvents: 3, MaxAge: 10 * 365 * 24 * time.Hour}
+	if err := s.Update(ctx, rec, dcr.Commit{Event: &ev, Retention: keep}); err != nil {
+		t.Fatal(err)
+	}
+	if got := reasons(); !slices.Equal(got, []string{"old1", "old2", "new"}) {
+		t.Errorf("History after the update = %v, want the 3 newest", got)
+	}
+	var left int
+	_ = s.db.View(func(tx *bbolt.Tx) error {
+		left = tx.Bucket(bucketHistory).Stats().KeyN
+		return nil
+	})
+	if left != 0 {
+		t.Errorf("%d events left in the history bucket after the move", left)
+	}
+	// AppendHistory goes to the same place.
+	ev2 := dcr.HistoryEvent{Time: t0.Add(2 * time.Hour), Event: "rejected", Reason: "newer"}
+	if err := s.AppendHistory(ctx, dcr.HistoryOfClient, "client-1", ev2, keep); err != nil {
+		t.Fatal(err)
+	}
+	if got := reasons(); !slices.Equal(got, []string{"old2", "new", "newer"}) {
+		t.Errorf("History after AppendHistory = %v", got)
 	}
 }
