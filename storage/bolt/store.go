@@ -12,15 +12,17 @@
 //	once           sha256(key)                             -> expiry (uint64 big-endian Unix ns)
 //	once_expiry    expiry || sha256(key)                   -> ""  (TTL order, for the sweeper)
 //	meta           "schema", "migrated_from_caddy"         -> bookkeeping
-//	history        sha256(kind, id) || time || seq         -> a history event (JSON), bounded
+//	client_history seq of the record || time || n          -> a client's history event (JSON), bounded
+//	history        sha256(kind, id) || time || n           -> other history events (JSON), bounded
 //	denylist       kind || NUL || id                       -> a deny list entry (JSON), bounded
 //
 // The layout is chosen for what a group commit writes: bbolt rewrites every page it dirties,
 // and random keys (the UUID client_ids, hashes) put each entry on a page of its own. So the
-// records, 3 KB each, are appended together (recordRefTag), and the index entries of one id
-// are in issue order (indexKey, issued = client_id_issued_at in Unix ns). This is schema 2;
+// records, 3 KB each, are appended together (recordRefTag), a client's history follows its
+// record's sequence number (historyPlace), and the index entries of one id are in issue order (indexKey, issued = client_id_issued_at in Unix ns). This is schema 2;
 // a file of schema 1 (records in registrations, index keys without the time) is migrated at
-// open (migrateIndexes), and its records are read where they are until next written.
+// open (migrateIndexes); its records and client histories are read where they are until
+// next written.
 //
 // One-time keys are stored hashed: they can be consumed bearer tokens, which must not sit in
 // the file in the clear. The hash is the one storage/caddystorage names its keys by, so a
