@@ -19,10 +19,11 @@
 // The layout is chosen for what a group commit writes: bbolt rewrites every page it dirties,
 // and random keys (the UUID client_ids, hashes) put each entry on a page of its own. So the
 // records, 3 KB each, are appended together (recordRefTag), a client's history follows its
-// record's sequence number (historyPlace), and the index entries of one id are in issue order (indexKey, issued = client_id_issued_at in Unix ns). This is schema 2;
-// a file of schema 1 (records in registrations, index keys without the time) is migrated at
-// open (migrateIndexes); its records and client histories are read where they are until
-// next written.
+// record's sequence number (historyPlace), and the index entries of one id are in issue
+// order (indexKey; issued is client_id_issued_at in Unix ns). This is schema 2; a file of
+// schema 1 (records in registrations, index keys without the time) is migrated at open
+// (migrateIndexes); its records and client histories are read where they are until next
+// written.
 //
 // One-time keys are stored hashed: they can be consumed bearer tokens, which must not sit in
 // the file in the clear. The hash is the one storage/caddystorage names its keys by, so a
