@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -24,6 +25,20 @@ func historyPrefix(kind dcr.HistoryKind, id string) []byte {
 	return sum[:]
 }
 
+// historyPlace is where the history of (kind, id) is appended: for a client whose record is
+// in the records bucket, the client_history bucket under the record's sequence number, so
+// that the registered events of a batch of new clients, whose sequence numbers follow each
+// other, share their pages (under sha256(kind, id) each took a page of its own); otherwise
+// the history bucket under historyPrefix.
+func historyPlace(tx *bbolt.Tx, kind dcr.HistoryKind, id string) (*bbolt.Bucket, []byte) {
+	if kind == dcr.HistoryOfClient && id != "" && len(id) <= bbolt.MaxKeySize {
+		if seq, ok := recordRef(tx.Bucket(bucketRegistrations).Get([]byte(id))); ok {
+			return tx.Bucket(bucketClientHistory), bytes.Clone(seq)
+		}
+	}
+	return tx.Bucket(bucketHistory), historyPrefix(kind, id)
+}
+
 // AppendHistory stores ev and trims the history, in one transaction, without waiting for its
 // commit (committer.doLater): a rejection's event must not cost the request an fsync (a flood
 // of replays would otherwise be a flood of commits it waits for). History sees every event
@@ -35,12 +50,24 @@ func (s *Store) AppendHistory(ctx context.Context, kind dcr.HistoryKind, id stri
 	if err != nil {
 		return fmt.Errorf("bolt: encoding a history event: %w", err)
 	}
-	prefix := historyPrefix(kind, id)
 	return s.db.commit.doLater(func(tx *bbolt.Tx) (error, error) {
-		return nil, appendHistoryTx(tx, prefix, ev.Time, data, keep)
+		return nil, appendHistoryTx(tx, kind, id, ev.Time, data, keep)
 	}, func(err error) {
 		s.logger.Warn("recording a history event", zap.String("history", string(kind)), zap.Error(err))
 	})
+}
+
+// readHistory appends the events under prefix in b, in key (time) order.
+func readHistory(b *bbolt.Bucket, prefix []byte, events *[]dcr.HistoryEvent) error {
+	c := b.Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		var ev dcr.HistoryEvent
+		if err := json.Unmarshal(v, &ev); err != nil {
+			return fmt.Errorf("bolt: decoding a history event: %w", err)
+		}
+		*events = append(*events, ev)
+	}
+	return nil
 }
 
 // trimHistory deletes the events of prefix older than keep.MaxAge before now and those
@@ -71,21 +98,22 @@ func (s *Store) History(ctx context.Context, kind dcr.HistoryKind, id string, si
 	if err := s.db.commit.flush(); err != nil {
 		return nil, err
 	}
-	prefix := historyPrefix(kind, id)
 	var events []dcr.HistoryEvent
 	err := s.db.View(func(tx *bbolt.Tx) error {
-		c := tx.Bucket(bucketHistory).Cursor()
-		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-			var ev dcr.HistoryEvent
-			if err := json.Unmarshal(v, &ev); err != nil {
-				return fmt.Errorf("bolt: decoding a history event: %w", err)
-			}
-			events = append(events, ev)
+		// Events of a client written before its record moved (schema 1) are still in the
+		// history bucket until its next event moves them: both are read.
+		legacy := historyPrefix(kind, id)
+		if err := readHistory(tx.Bucket(bucketHistory), legacy, &events); err != nil {
+			return err
+		}
+		if b, prefix := historyPlace(tx, kind, id); !bytes.Equal(prefix, legacy) {
+			return readHistory(b, prefix, &events)
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
+	slices.SortStableFunc(events, func(a, b dcr.HistoryEvent) int { return a.Time.Compare(b.Time) })
 	return dcr.Since(events, since), nil
 }

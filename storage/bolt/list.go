@@ -1,18 +1,19 @@
 package bolt
 
 import (
-	"bytes"
 	"context"
 	"fmt"
+	"slices"
 
 	bbolt "go.etcd.io/bbolt"
 
 	"github.com/dcrgate/dcrgate/dcr"
 )
 
-// List answers q in one read transaction. With a software_id or org_id it walks that id's
-// index range, whose keys end in the client_id and so come in client_id order; otherwise it
-// walks the registrations bucket, keyed by client_id. Both seek straight to the cursor.
+// List answers q in one read transaction. With a software_id or org_id it reads that id's
+// index range (keys only; its entries are in issue order, so their client_ids are sorted)
+// and then the records after q.After; otherwise it walks the registrations bucket, keyed by
+// client_id, from a seek to the cursor.
 func (s *Store) List(ctx context.Context, q dcr.ListQuery) (dcr.ListPage, error) {
 	if err := q.Validate(); err != nil {
 		return dcr.ListPage{}, err
@@ -32,27 +33,23 @@ func (s *Store) List(ctx context.Context, q dcr.ListQuery) (dcr.ListPage, error)
 // candidates yields the records q may select, in client_id order, from q.After on.
 func candidates(tx *bbolt.Tx, q dcr.ListQuery) func(func(*dcr.Registration, error) bool) {
 	return func(yield func(*dcr.Registration, error) bool) {
-		bucket, id := bucketRegistrations, ""
-		switch {
-		case q.SoftwareID != "":
-			bucket, id = bucketSoftware, q.SoftwareID
-		case q.OrgID != "":
+		bucket, id := bucketSoftware, q.SoftwareID
+		if id == "" {
 			bucket, id = bucketOrg, q.OrgID
 		}
-		var prefix []byte
-		if id != "" {
-			prefix = indexKey(id, "")
-		}
-		c := tx.Bucket(bucket).Cursor()
-		for k, v := c.Seek(append(bytes.Clone(prefix), q.After...)); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-			var rec *dcr.Registration
-			var err error
-			if prefix == nil {
-				rec, err = decodeRecord(k, v)
-			} else {
-				rec, err = loadRecord(tx, k[len(prefix):])
+		if id == "" {
+			c := tx.Bucket(bucketRegistrations).Cursor()
+			for k, v := c.Seek([]byte(q.After)); k != nil; k, v = c.Next() {
+				if !yield(decodeStored(tx, k, v)) {
+					return
+				}
 			}
-			if !yield(rec, err) {
+			return
+		}
+		ids := indexedClients(tx, bucket, id)
+		i, _ := slices.BinarySearch(ids, q.After)
+		for _, clientID := range ids[i:] {
+			if !yield(loadRecord(tx, []byte(clientID))) {
 				return
 			}
 		}

@@ -148,10 +148,18 @@ func (s *Store) Check() (*Stats, error) {
 	st := &Stats{BySoftware: map[string]int{}}
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		live := map[string]*dcr.Registration{}
+		referenced := 0
 		err := tx.Bucket(bucketRegistrations).ForEach(func(k, v []byte) error {
 			st.Registrations++
 			var rec dcr.Registration
-			if err := json.Unmarshal(v, &rec); err != nil {
+			data, err := recordData(tx, k, v)
+			if err == nil {
+				if _, ok := recordRef(v); ok {
+					referenced++
+				}
+				err = json.Unmarshal(data, &rec)
+			}
+			if err != nil {
 				st.Problems = append(st.Problems, fmt.Sprintf("record %q does not decode: %v", k, err))
 				return nil
 			}
@@ -169,6 +177,9 @@ func (s *Store) Check() (*Stats, error) {
 		if err != nil {
 			return err
 		}
+		if n := tx.Bucket(bucketRecords).Stats().KeyN; n != referenced {
+			st.Problems = append(st.Problems, fmt.Sprintf("%d records for %d references to them", n, referenced))
+		}
 		for _, ix := range []struct {
 			bucket []byte
 			id     func(*dcr.Registration) string
@@ -178,13 +189,13 @@ func (s *Store) Check() (*Stats, error) {
 		} {
 			entries := map[string]bool{}
 			err := tx.Bucket(ix.bucket).ForEach(func(k, _ []byte) error {
-				if len(k) < 32 {
+				if len(k) <= indexPrefixLen {
 					st.Problems = append(st.Problems, fmt.Sprintf("%s index entry %x is too short", ix.bucket, k))
 					return nil
 				}
-				clientID := string(k[32:])
+				clientID := string(k[indexPrefixLen:])
 				rec := live[clientID]
-				if rec == nil || !bytes.Equal(indexKey(ix.id(rec), clientID), k) {
+				if rec == nil || !bytes.Equal(indexKey(ix.id(rec), rec), k) {
 					st.Problems = append(st.Problems, fmt.Sprintf("orphan %s index entry of %q", ix.bucket, clientID))
 					return nil
 				}

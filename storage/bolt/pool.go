@@ -19,26 +19,63 @@ var dbs = caddy.NewUsagePool()
 // Bucket names.
 var (
 	bucketRegistrations = []byte("registrations")
+	bucketRecords       = []byte("records")
 	bucketSoftware      = []byte("software")
 	bucketOrg           = []byte("org")
 	bucketOnce          = []byte("once")
 	bucketOnceExpiry    = []byte("once_expiry")
 	bucketMeta          = []byte("meta")
 	bucketHistory       = []byte("history")
+	bucketClientHistory = []byte("client_history")
 	bucketDenyList      = []byte("denylist")
 
-	allBuckets = [][]byte{bucketRegistrations, bucketSoftware, bucketOrg, bucketOnce, bucketOnceExpiry, bucketMeta, bucketHistory, bucketDenyList}
+	allBuckets = [][]byte{bucketRegistrations, bucketRecords, bucketSoftware, bucketOrg, bucketOnce, bucketOnceExpiry, bucketMeta, bucketHistory, bucketClientHistory, bucketDenyList}
 )
 
 var (
 	metaSchema       = []byte("schema")
 	metaMigratedFrom = []byte("migrated_from_caddy")
-	currentSchema    = []byte("1")
+	// currentSchema is the layout this version writes. Schema 1 kept the records in the
+	// registrations bucket and keyed the index entries by client_id alone; a file of schema 1
+	// is migrated at open (its index entries rebuilt; its records are read where they are,
+	// see recordRefTag).
+	currentSchema = []byte("2")
+	schema1       = []byte("1")
 
 	errUnknownSchema  = errors.New("bolt: the file was written by another version of the store")
 	errAnotherProcess = errors.New("bolt: the file is locked by another process")
 	errNotADatabase   = errors.New("bolt: the file is not a registry database")
 )
+
+// migrateIndexes rebuilds the software and org index buckets from the records (the source of
+// truth) in the key layout of this version, in the transaction that marks the file
+// currentSchema: a crash before its commit leaves the file at schema 1, migrated at the next
+// open.
+func migrateIndexes(tx *bbolt.Tx) error {
+	for _, name := range [][]byte{bucketSoftware, bucketOrg} {
+		if err := tx.DeleteBucket(name); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
+			return err
+		}
+		if _, err := tx.CreateBucket(name); err != nil {
+			return err
+		}
+	}
+	return tx.Bucket(bucketRegistrations).ForEach(func(k, v []byte) error {
+		rec, err := decodeStored(tx, k, v)
+		if err != nil {
+			return err
+		}
+		if rec.Deleted() {
+			return nil
+		}
+		for _, e := range indexEntries(rec) {
+			if err := tx.Bucket(e.bucket).Put(indexKey(e.id, rec), nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
 
 // pooledDB is one open file and the goroutine that group-commits its writes.
 type pooledDB struct {
@@ -93,6 +130,11 @@ func openDB(path string, lockTimeout time.Duration) (*pooledDB, error) {
 		meta := tx.Bucket(bucketMeta)
 		switch schema := meta.Get(metaSchema); {
 		case schema == nil:
+			return meta.Put(metaSchema, currentSchema)
+		case string(schema) == string(schema1):
+			if err := migrateIndexes(tx); err != nil {
+				return fmt.Errorf("bolt: migrating the index entries from schema 1: %w", err)
+			}
 			return meta.Put(metaSchema, currentSchema)
 		case string(schema) != string(currentSchema):
 			return fmt.Errorf("%w (schema %q, this one reads %q)", errUnknownSchema, schema, currentSchema)

@@ -4,22 +4,46 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	bbolt "go.etcd.io/bbolt"
 
 	"github.com/dcrgate/dcrgate/dcr"
 )
 
-// indexKey is the entry of clientID under id (a software_id or org_id): the id's SHA-256
-// (fixed length, so one id's entries are a prefix range no other id can reach into) followed
-// by the client_id.
-func indexKey(id, clientID string) []byte {
+// indexKey is the entry of rec under id (its software_id or org_id): the id's SHA-256
+// (fixed length, so one id's entries are a prefix range no other id can reach into), the
+// time the client was issued (Unix ns, big-endian), then the client_id. The time keeps one
+// id's new entries together at the end of its range: the registrations of a batch that share
+// a software or org id dirty one index page between them, where entries ordered by their
+// random client_ids (schema 1, see migrateIndexes) took a page each.
+func indexKey(id string, rec *dcr.Registration) []byte {
 	sum := sha256.Sum256([]byte(id))
-	return append(sum[:], clientID...)
+	key := binary.BigEndian.AppendUint64(sum[:], issuedNanos(rec))
+	return append(key, rec.ClientID...)
+}
+
+// indexPrefixLen is the length of an index key before its client_id.
+const indexPrefixLen = sha256.Size + 8
+
+// indexPrefix is the key range of id's entries.
+func indexPrefix(id string) []byte {
+	sum := sha256.Sum256([]byte(id))
+	return sum[:]
+}
+
+// issuedNanos is rec.IssuedAt in Unix ns, 0 for a time before 1970 (or unset), so that the
+// key is defined for every record.
+func issuedNanos(rec *dcr.Registration) uint64 {
+	if rec.IssuedAt.Before(time.Unix(0, 0)) {
+		return 0
+	}
+	return uint64(rec.IssuedAt.UnixNano())
 }
 
 // Create stores rec if its client_id was never used (live or tombstone) and none of the
@@ -36,9 +60,9 @@ func (s *Store) Create(ctx context.Context, rec *dcr.Registration, with ...dcr.C
 	}
 	next := rec.Clone()
 	next.Version = 1
-	data, err := json.Marshal(next)
+	data, err := encodeRecord(next)
 	if err != nil {
-		return fmt.Errorf("bolt: encoding registration %s: %w", rec.ClientID, err)
+		return err
 	}
 	c, err := prepareCommit(with, rec.ClientID)
 	if err != nil {
@@ -71,12 +95,12 @@ func (s *Store) Create(ctx context.Context, rec *dcr.Registration, with ...dcr.C
 // putRecord writes the record and moves its index entries from the ids of old (nil when
 // there was no record) to those of rec (none for a tombstone). Empty ids are not indexed.
 func putRecord(tx *bbolt.Tx, key, data []byte, old, rec *dcr.Registration) error {
-	if err := tx.Bucket(bucketRegistrations).Put(key, data); err != nil {
+	if err := putRecordData(tx, key, data); err != nil {
 		return fmt.Errorf("bolt: storing registration %s: %w", rec.ClientID, err)
 	}
 	if old != nil && !old.Deleted() {
 		for _, e := range indexEntries(old) {
-			if err := tx.Bucket(e.bucket).Delete(indexKey(e.id, old.ClientID)); err != nil {
+			if err := tx.Bucket(e.bucket).Delete(indexKey(e.id, old)); err != nil {
 				return fmt.Errorf("bolt: removing the %s index entry of %s: %w", e.bucket, rec.ClientID, err)
 			}
 		}
@@ -85,11 +109,67 @@ func putRecord(tx *bbolt.Tx, key, data []byte, old, rec *dcr.Registration) error
 		return nil
 	}
 	for _, e := range indexEntries(rec) {
-		if err := tx.Bucket(e.bucket).Put(indexKey(e.id, rec.ClientID), nil); err != nil {
+		if err := tx.Bucket(e.bucket).Put(indexKey(e.id, rec), nil); err != nil {
 			return fmt.Errorf("bolt: storing the %s index entry of %s: %w", e.bucket, rec.ClientID, err)
 		}
 	}
 	return nil
+}
+
+// A record is stored in the records bucket under a sequence number taken when it was first
+// written, and the registrations bucket maps its client_id to that number (recordRefTag and
+// the number, big-endian). New records thus append at the end of records, together, and
+// the random client_ids only place small references: a registration inserted among other
+// records of 3 KB rewrote their whole leaf (bbolt keeps up to four entries on a leaf however
+// large, so two to three pages), and now rewrites a leaf of references. Records of schema 1
+// sit in registrations themselves (their JSON); they are read as they are and moved to
+// records when they are next written.
+const recordRefTag = 0x00
+
+// recordRefLen is the length of a reference: the tag and a uint64.
+const recordRefLen = 9
+
+// recordRef returns the sequence number a registrations value refers to, if it is a
+// reference (JSON starts with '{', never with the tag).
+func recordRef(v []byte) ([]byte, bool) {
+	if len(v) == recordRefLen && v[0] == recordRefTag {
+		return v[1:], true
+	}
+	return nil, false
+}
+
+// recordData returns the record a registrations value stands for: the record it refers to,
+// or the value itself (a record of schema 1). A reference to no record is an error.
+func recordData(tx *bbolt.Tx, key, v []byte) ([]byte, error) {
+	seq, ok := recordRef(v)
+	if !ok {
+		return v, nil
+	}
+	data := tx.Bucket(bucketRecords).Get(seq)
+	if data == nil {
+		return nil, fmt.Errorf("bolt: registration %q refers to record %x, which is missing", key, seq)
+	}
+	return data, nil
+}
+
+// putRecordData stores data as the record of key: in place of the record it refers to, or,
+// for a new record (or one of schema 1), under the records bucket's next sequence number.
+func putRecordData(tx *bbolt.Tx, key, data []byte) error {
+	records := tx.Bucket(bucketRecords)
+	if seq, ok := recordRef(tx.Bucket(bucketRegistrations).Get(key)); ok {
+		return records.Put(bytes.Clone(seq), data)
+	}
+	// Appends only: full leaves, not the half-full ones of a split in the middle.
+	records.FillPercent = 1.0
+	n, err := records.NextSequence()
+	if err != nil {
+		return err
+	}
+	ref := binary.BigEndian.AppendUint64([]byte{recordRefTag}, n)
+	if err := records.Put(ref[1:], data); err != nil {
+		return err
+	}
+	return tx.Bucket(bucketRegistrations).Put(key, ref)
 }
 
 type indexEntry struct {
@@ -131,9 +211,27 @@ func loadRecord(tx *bbolt.Tx, key []byte) (*dcr.Registration, error) {
 	if len(key) == 0 || len(key) > bbolt.MaxKeySize {
 		return nil, dcr.ErrNotFound
 	}
-	data := tx.Bucket(bucketRegistrations).Get(key)
-	if data == nil {
+	v := tx.Bucket(bucketRegistrations).Get(key)
+	if v == nil {
 		return nil, dcr.ErrNotFound
+	}
+	return decodeStored(tx, key, v)
+}
+
+// encodeRecord is the stored form of rec.
+func encodeRecord(rec *dcr.Registration) ([]byte, error) {
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return nil, fmt.Errorf("bolt: encoding registration %s: %w", rec.ClientID, err)
+	}
+	return data, nil
+}
+
+// decodeStored decodes the record that the registrations value v at key stands for.
+func decodeStored(tx *bbolt.Tx, key, v []byte) (*dcr.Registration, error) {
+	data, err := recordData(tx, key, v)
+	if err != nil {
+		return nil, err
 	}
 	return decodeRecord(key, data)
 }
@@ -157,9 +255,9 @@ func (s *Store) Update(ctx context.Context, rec *dcr.Registration, with ...dcr.C
 	next := rec.Clone()
 	next.Version = rec.Version + 1
 	next.DeletedAt = nil
-	data, err := json.Marshal(next)
+	data, err := encodeRecord(next)
 	if err != nil {
-		return fmt.Errorf("bolt: encoding registration %s: %w", rec.ClientID, err)
+		return err
 	}
 	c, err := prepareCommit(with, rec.ClientID)
 	if err != nil {
@@ -215,9 +313,9 @@ func (s *Store) Delete(ctx context.Context, clientID string, version int64, with
 		tomb := stored.Clone()
 		tomb.DeletedAt = &deletedAt
 		tomb.Version++
-		data, err := json.Marshal(tomb)
+		data, err := encodeRecord(tomb)
 		if err != nil {
-			return nil, fmt.Errorf("bolt: encoding tombstone %s: %w", clientID, err)
+			return nil, err
 		}
 		if err := putRecord(tx, key, data, stored, tomb); err != nil {
 			return nil, err
@@ -259,18 +357,28 @@ func (s *Store) list(bucket []byte, id string) ([]string, error) {
 	if id == "" {
 		return nil, nil // empty ids are not indexed
 	}
-	prefix := indexKey(id, "")
 	var ids []string
 	err := s.db.View(func(tx *bbolt.Tx) error {
-		c := tx.Bucket(bucket).Cursor()
-		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-			ids = append(ids, string(k[len(prefix):]))
-		}
+		ids = indexedClients(tx, bucket, id)
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("bolt: listing %s: %w", bucket, err)
 	}
-	slices.Sort(ids)
 	return ids, nil
+}
+
+// indexedClients returns the client_ids of id's entries in bucket, sorted (the entries are in
+// issue order).
+func indexedClients(tx *bbolt.Tx, bucket []byte, id string) []string {
+	prefix := indexPrefix(id)
+	var ids []string
+	c := tx.Bucket(bucket).Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		if len(k) > indexPrefixLen {
+			ids = append(ids, string(k[indexPrefixLen:]))
+		}
+	}
+	slices.Sort(ids)
+	return ids
 }

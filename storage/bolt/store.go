@@ -5,14 +5,25 @@
 // Layout, one bucket per concern (every write of a registration touches the record and its
 // index entries in the same transaction, so no crash leaves one without the other):
 //
-//	registrations  client_id                          -> the record (JSON, source of truth)
-//	software       sha256(software_id) || client_id   -> ""
-//	org            sha256(org_id) || client_id        -> ""
-//	once           sha256(key)                        -> expiry (uint64 big-endian Unix ns)
-//	once_expiry    expiry || sha256(key)              -> ""  (TTL order, for the sweeper)
-//	meta           "schema", "migrated_from_caddy"    -> bookkeeping
-//	history        sha256(kind, id) || time || seq    -> a history event (JSON), bounded
-//	denylist       kind || NUL || id                  -> a deny list entry (JSON), bounded
+//	registrations  client_id                               -> 0x00 || seq (a reference to records)
+//	records        seq (uint64 big-endian, appended)       -> the record (JSON, source of truth)
+//	software       sha256(software_id) || issued || client_id -> ""
+//	org            sha256(org_id) || issued || client_id      -> ""
+//	once           sha256(key)                             -> expiry (uint64 big-endian Unix ns)
+//	once_expiry    expiry || sha256(key)                   -> ""  (TTL order, for the sweeper)
+//	meta           "schema", "migrated_from_caddy"         -> bookkeeping
+//	client_history seq of the record || time || n          -> a client's history event (JSON), bounded
+//	history        sha256(kind, id) || time || n           -> other history events (JSON), bounded
+//	denylist       kind || NUL || id                       -> a deny list entry (JSON), bounded
+//
+// The layout is chosen for what a group commit writes: bbolt rewrites every page it dirties,
+// and random keys (the UUID client_ids, hashes) put each entry on a page of its own. So the
+// records, 3 KB each, are appended together (recordRefTag), a client's history follows its
+// record's sequence number (historyPlace), and the index entries of one id are in issue
+// order (indexKey; issued is client_id_issued_at in Unix ns). This is schema 2; a file of
+// schema 1 (records in registrations, index keys without the time) is migrated at open
+// (migrateIndexes); its records and client histories are read where they are until next
+// written.
 //
 // One-time keys are stored hashed: they can be consumed bearer tokens, which must not sit in
 // the file in the clear. The hash is the one storage/caddystorage names its keys by, so a

@@ -314,11 +314,13 @@ func TestCheckFindsOrphans(t *testing.T) {
 	if err := s.Create(t.Context(), storetest.NewRegistration(1)); err != nil {
 		t.Fatal(err)
 	}
+	ghost := storetest.NewRegistration(1)
+	ghost.ClientID = "client-ghost"
 	err := s.db.Update(func(tx *bbolt.Tx) error {
-		if err := tx.Bucket(bucketSoftware).Put(indexKey("software-1", "client-ghost"), nil); err != nil {
+		if err := tx.Bucket(bucketSoftware).Put(indexKey("software-1", ghost), nil); err != nil {
 			return err
 		}
-		return tx.Bucket(bucketOrg).Delete(indexKey("org-1", "client-1"))
+		return tx.Bucket(bucketOrg).Delete(indexKey("org-1", storetest.NewRegistration(1)))
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -18,10 +18,10 @@ import (
 type txCommit struct {
 	once  []txOnce
 	event []byte // nil: no event
-	// prefix, at and keep place the event in its history (see AppendHistory).
-	prefix []byte
-	at     time.Time
-	keep   dcr.HistoryRetention
+	// clientID, at and keep place the event in its client's history (see AppendHistory).
+	clientID string
+	at       time.Time
+	keep     dcr.HistoryRetention
 }
 
 type txOnce struct {
@@ -46,7 +46,7 @@ func prepareCommit(with []dcr.Commit, clientID string) (*txCommit, error) {
 		if err != nil {
 			return nil, fmt.Errorf("bolt: encoding a history event: %w", err)
 		}
-		p.event, p.prefix, p.at, p.keep = data, historyPrefix(dcr.HistoryOfClient, clientID), ev.Time, c.Retention.WithDefaults()
+		p.event, p.clientID, p.at, p.keep = data, clientID, ev.Time, c.Retention.WithDefaults()
 	}
 	return p, nil
 }
@@ -101,12 +101,27 @@ func (p *txCommit) write(tx *bbolt.Tx, now time.Time) error {
 	if p.event == nil {
 		return nil
 	}
-	return appendHistoryTx(tx, p.prefix, p.at, p.event, p.keep)
+	return appendHistoryTx(tx, dcr.HistoryOfClient, p.clientID, p.at, p.event, p.keep)
 }
 
-// appendHistoryTx stores an encoded event at its time in the history of prefix and trims it.
-func appendHistoryTx(tx *bbolt.Tx, prefix []byte, at time.Time, data []byte, keep dcr.HistoryRetention) error {
-	b := tx.Bucket(bucketHistory)
+// appendHistoryTx stores an encoded event at its time in the history of (kind, id) and trims
+// it. A client's history moves to the client_history bucket once its record is in records
+// (see historyPlace), events already in the history bucket with it.
+func appendHistoryTx(tx *bbolt.Tx, kind dcr.HistoryKind, id string, at time.Time, data []byte, keep dcr.HistoryRetention) error {
+	b, prefix := historyPlace(tx, kind, id)
+	if legacy := historyPrefix(kind, id); !bytes.Equal(prefix, legacy) {
+		if err := moveHistory(tx.Bucket(bucketHistory), legacy, b, prefix); err != nil {
+			return err
+		}
+	}
+	if err := putHistory(b, prefix, at, data); err != nil {
+		return err
+	}
+	return trimHistory(b, prefix, keep, at)
+}
+
+// putHistory stores data under prefix || at || the bucket's next sequence number.
+func putHistory(b *bbolt.Bucket, prefix []byte, at time.Time, data []byte) error {
 	seq, err := b.NextSequence()
 	if err != nil {
 		return err
@@ -115,5 +130,30 @@ func appendHistoryTx(tx *bbolt.Tx, prefix []byte, at time.Time, data []byte, kee
 	if err := b.Put(key, data); err != nil {
 		return fmt.Errorf("bolt: storing a history event: %w", err)
 	}
-	return trimHistory(b, prefix, keep, at)
+	return nil
+}
+
+// moveHistory moves the events under prefix in from to toPrefix in to, keeping their times
+// and order: a client's events written before its record had a sequence number (a file of
+// schema 1).
+func moveHistory(from *bbolt.Bucket, prefix []byte, to *bbolt.Bucket, toPrefix []byte) error {
+	type event struct{ key, data []byte }
+	var events []event
+	c := from.Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		events = append(events, event{bytes.Clone(k), bytes.Clone(v)})
+	}
+	for _, ev := range events {
+		if len(ev.key) < len(prefix)+8 {
+			continue // not an event key; dropped with the history
+		}
+		at := time.Unix(0, int64(binary.BigEndian.Uint64(ev.key[len(prefix):])))
+		if err := putHistory(to, toPrefix, at, ev.data); err != nil {
+			return err
+		}
+		if err := from.Delete(ev.key); err != nil {
+			return fmt.Errorf("bolt: moving a history: %w", err)
+		}
+	}
+	return nil
 }
