@@ -3,10 +3,12 @@ package envelope
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -216,7 +218,11 @@ func PeekReplayKey(compact []byte) (key, jti string, ok bool) {
 	if n <= 0 {
 		return "", "", false
 	}
-	payload := make([]byte, base64.RawURLEncoding.DecodedLen(n))
+	// The payload is decoded into a pooled buffer: nothing of it outlives this call (iss and
+	// jti are copied out as strings), and a replay then allocates nothing for it.
+	buf := getPayloadBuffer(base64.RawURLEncoding.DecodedLen(n))
+	defer putPayloadBuffer(buf)
+	payload := (*buf)[:base64.RawURLEncoding.DecodedLen(n)]
 	if _, err := base64.RawURLEncoding.Decode(payload, compact[first+1:first+1+n]); err != nil {
 		return "", "", false
 	}
@@ -239,6 +245,28 @@ func PeekReplayKey(compact []byte) (key, jti string, ok bool) {
 	return ReplayKey(iss, jti), jti, true
 }
 
+// maxPooledPayload is the largest decode buffer PeekReplayKey keeps for reuse (the handler's
+// default body limit): a rare larger body gets a buffer of its own, so that the pool does not
+// hold on to whatever size an unverified sender chose.
+const maxPooledPayload = 64 << 10
+
+var payloadBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+// getPayloadBuffer is a pooled buffer of at least n bytes.
+func getPayloadBuffer(n int) *[]byte {
+	buf := payloadBuffers.Get().(*[]byte)
+	if cap(*buf) < n {
+		*buf = make([]byte, n)
+	}
+	return buf
+}
+
+func putPayloadBuffer(buf *[]byte) {
+	if cap(*buf) <= maxPooledPayload {
+		payloadBuffers.Put(buf)
+	}
+}
+
 // scanIssJTI reads the top-level iss and jti strings of a JSON object in one pass without
 // decoding the rest (a request's payload is mostly its software statement, a long string to
 // skip). plain is false when the payload is anything but the simple case it reads exactly:
@@ -259,7 +287,7 @@ func scanIssJTI(b []byte) (iss, jti string, found, plain bool) {
 			return "", "", false, false
 		}
 		key, next, escaped := scanString(b, i)
-		if next < 0 || escaped {
+		if next < 0 || escaped || !utf8.Valid(key) {
 			return "", "", false, false
 		}
 		i = skipSpace(b, next)
@@ -274,7 +302,8 @@ func scanIssJTI(b []byte) (iss, jti string, found, plain bool) {
 		switch {
 		case wanted && b[i] == '"':
 			v, next, escaped := scanString(b, i)
-			if next < 0 || escaped {
+			// encoding/json replaces invalid UTF-8: leave such a string to it.
+			if next < 0 || escaped || !utf8.Valid(v) {
 				return "", "", false, false
 			}
 			if string(key) == "iss" {
@@ -322,23 +351,42 @@ func skipSpace(b []byte, i int) int {
 }
 
 // scanString reads the string starting at b[i] == '"': its raw content, the index after its
-// closing quote (-1 if there is none) and whether it holds an escape or invalid UTF-8 (which
-// encoding/json would change).
+// closing quote (-1 if there is none) and whether it holds an escape. It does not check the
+// content's UTF-8 (the caller does, for the strings it keeps). Most of a request's payload is
+// one long string, its software statement, so the scan goes eight bytes at a time while none
+// of them is a quote, a backslash or a control character, and byte by byte around those.
 func scanString(b []byte, i int) (content []byte, next int, escaped bool) {
-	for j := i + 1; j < len(b); j++ {
+	j := i + 1
+	for {
+		for j+8 <= len(b) && !hasStringSpecial(binary.LittleEndian.Uint64(b[j:])) {
+			j += 8
+		}
+		if j >= len(b) {
+			return nil, -1, false
+		}
 		switch c := b[j]; {
 		case c == '"':
-			content = b[i+1 : j]
-			// encoding/json replaces invalid UTF-8: leave such a string to it.
-			return content, j + 1, escaped || !utf8.Valid(content)
+			return b[i+1 : j], j + 1, escaped
 		case c == '\\':
 			escaped = true
-			j++ // the escaped character, a quote included, is not the end
+			j += 2 // the escaped character, a quote included, is not the end
 		case c < 0x20:
 			return nil, -1, false // a control character is not valid in a JSON string
+		default:
+			j++
 		}
 	}
-	return nil, -1, false
+}
+
+// hasStringSpecial reports whether one of the eight bytes of x is a quote, a backslash or a
+// control character (< 0x20): the classic "has a zero byte" and "has a byte less than n"
+// word tests, exact for the word as a whole (a borrow can mark a wrong byte only above a real
+// one, and the caller reads the word byte by byte once it is marked).
+func hasStringSpecial(x uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	quote := x ^ (ones * '"')
+	backslash := x ^ (ones * '\\')
+	return ((quote-ones)&^quote|(backslash-ones)&^backslash|(x-ones*0x20)&^x)&highs != 0
 }
 
 // skipValue returns the index after the JSON value at b[i], or -1. Nested objects and arrays
