@@ -229,7 +229,7 @@ func (h *Handler) readBody(x *dcr.Exchange) error {
 		return &dcr.Error{Status: http.StatusUnsupportedMediaType, Code: dcr.CodeInvalidRequest,
 			Description: "the request must be a signed JWT sent as application/jose or application/jwt"}
 	}
-	body, err := readAllSized(http.MaxBytesReader(nil, r.Body, h.MaxBodySize), initialBodyBuffer(r.ContentLength, h.MaxBodySize))
+	body, err := readAllSized(http.MaxBytesReader(nil, r.Body, h.MaxBodySize), r.ContentLength, h.MaxBodySize)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -246,35 +246,20 @@ func (h *Handler) readBody(x *dcr.Exchange) error {
 	return nil
 }
 
-// initialBodyBuffer is the capacity to read a body into: its declared Content-Length (plus
-// the byte that lets the read see EOF without growing), within the size limit, so that a
-// body is read into one allocation instead of io.ReadAll's doubling from 512 bytes (a few
-// KiB of copies and garbage per call). The length is only a hint: MaxBytesReader enforces the
-// limit, and a body shorter or longer than it declared is read the same way.
-func initialBodyBuffer(contentLength, limit int64) int {
-	const unknown = 512 // io.ReadAll's own start
-	if contentLength <= 0 || contentLength >= limit {
-		return unknown
+// readAllSized is io.ReadAll into a buffer that starts with room for the declared
+// Content-Length (within the size limit), so that a body is read into one allocation instead
+// of io.ReadAll's doubling from 512 bytes (a few KiB of copies and garbage per call), and one
+// that is not zeroed first (bytes.Buffer's growth). The length is only a hint: MaxBytesReader
+// enforces the limit, and a body shorter or longer than it declared is read the same way.
+func readAllSized(r io.Reader, contentLength, limit int64) ([]byte, error) {
+	var buf bytes.Buffer
+	if contentLength > 0 && contentLength < limit {
+		// ReadFrom reads into the free room while it has bytes.MinRead of it: the body and
+		// the read that sees EOF fit without a second allocation.
+		buf.Grow(int(contentLength) + bytes.MinRead)
 	}
-	return int(contentLength) + 1
-}
-
-// readAllSized is io.ReadAll starting from a buffer of the given capacity.
-func readAllSized(r io.Reader, capacity int) ([]byte, error) {
-	b := make([]byte, 0, capacity)
-	for {
-		n, err := r.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if err != nil {
-			if err == io.EOF {
-				return b, nil
-			}
-			return b, err
-		}
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)] // let append pick the next capacity
-		}
-	}
+	_, err := buf.ReadFrom(r)
+	return buf.Bytes(), err
 }
 
 // decodeBody decodes the JWS payload once, unverified, so that protections can find the
