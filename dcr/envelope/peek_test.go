@@ -3,8 +3,11 @@ package envelope
 import (
 	"encoding/base64"
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/dcrgate/dcrgate/dcr"
 )
 
 // referenceIssJTI reads iss and jti as encoding/json does (exact member names, the last of
@@ -116,4 +119,15 @@ func TestPeekKeyOutlivesBuffer(t *testing.T) {
 // peekBody is a compact JWS with the given payload.
 func peekBody(payload []byte) []byte {
 	return []byte("eyJhbGciOiJQUzI1NiJ9." + base64.RawURLEncoding.EncodeToString(payload) + ".c2ln")
+}
+
+// TestReplayRejectionAsBadMetadata: the replay answer, built without fmt, is the one
+// dcr.BadMetadata's %q made, for any jti (quotes, escapes, % signs, non-ASCII, invalid UTF-8).
+func TestReplayRejectionAsBadMetadata(t *testing.T) {
+	for _, jti := range []string{"j1", `a"b`, `a\b`, "100%s%d%%", "é東京", "a\xffb", "\x00\n\t", "`x`", strings.Repeat("z", 300)} {
+		got, want := ReplayRejection(jti), dcr.BadMetadata("jti %q has already been used", jti)
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%q: %+v, want %+v", jti, got, want)
+		}
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -189,7 +190,10 @@ const maxLookupIssuerLength = 256
 // ReplayRejection is the answer to a request whose jti its issuer already used: the same 400
 // whether the commit's claim or the early look-up (UnverifiedReplayKey) found it.
 func ReplayRejection(jti string) *dcr.Error {
-	return dcr.BadMetadata("jti %q has already been used", jti)
+	// dcr.BadMetadata("jti %q has already been used", jti), without fmt (strconv.Quote is
+	// what %q writes for a string): every registration builds this answer for its claim.
+	return &dcr.Error{Status: http.StatusBadRequest, Code: dcr.CodeInvalidClientMetadata,
+		Description: "jti " + strconv.Quote(jti) + " has already been used"}
 }
 
 // PeekReplayKey is the replay key of a compact JWS request read from its payload before its
