@@ -3,7 +3,6 @@ package envelope
 import (
 	"bytes"
 	"encoding/base64"
-	"encoding/binary"
 	"encoding/json"
 	"net/http"
 	"slices"
@@ -358,13 +357,12 @@ func skipSpace(b []byte, i int) int {
 // closing quote (-1 if there is none) and whether it holds an escape. It does not check the
 // content's UTF-8 (the caller does, for the strings it keeps). Most of a request's payload is
 // one long string, its software statement, so the scan goes eight bytes at a time while none
-// of them is a quote, a backslash or a control character, and byte by byte around those.
+// of them is a quote, a backslash or a control character (jose.SkipPlainString), and byte by
+// byte around those.
 func scanString(b []byte, i int) (content []byte, next int, escaped bool) {
 	j := i + 1
 	for {
-		for j+8 <= len(b) && !hasStringSpecial(binary.LittleEndian.Uint64(b[j:])) {
-			j += 8
-		}
+		j = jose.SkipPlainString(b, j)
 		if j >= len(b) {
 			return nil, -1, false
 		}
@@ -380,17 +378,6 @@ func scanString(b []byte, i int) (content []byte, next int, escaped bool) {
 			j++
 		}
 	}
-}
-
-// hasStringSpecial reports whether one of the eight bytes of x is a quote, a backslash or a
-// control character (< 0x20): the classic "has a zero byte" and "has a byte less than n"
-// word tests, exact for the word as a whole (a borrow can mark a wrong byte only above a real
-// one, and the caller reads the word byte by byte once it is marked).
-func hasStringSpecial(x uint64) bool {
-	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	quote := x ^ (ones * '"')
-	backslash := x ^ (ones * '\\')
-	return ((quote-ones)&^quote|(backslash-ones)&^backslash|(x-ones*0x20)&^x)&highs != 0
 }
 
 // skipValue returns the index after the JSON value at b[i], or -1. Nested objects and arrays
