@@ -8,7 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwk"
@@ -125,6 +127,7 @@ const pipelineConcurrency = 16
 // reports post_cost_ratio, its time per request as a fraction of POST's: what a replayed
 // request costs the gateway. ReplayHarness measures the benchmark's own share of a replay
 // (building the httptest request and recorder) and reports it as harness_share of Replay.
+// POST, Replay and ReplayHarness also report cpu-ns/op, the process's CPU time per request.
 func BenchmarkPipelineParallel(b *testing.B) {
 	// With -count n every sub-benchmark runs n times in a row (BareVerify n times, then POST
 	// n times, ...); each run starts with a b.N == 1 probe. The k-th run of POST is compared
@@ -187,6 +190,7 @@ func BenchmarkPipelineParallel(b *testing.B) {
 		b.SetParallelism(pipelineConcurrency)
 		b.ReportAllocs()
 		b.ResetTimer()
+		defer reportCPU(b)()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
 				body := bodies[next.Add(1)-1]
@@ -223,6 +227,7 @@ func BenchmarkPipelineParallel(b *testing.B) {
 		b.SetParallelism(pipelineConcurrency)
 		b.ReportAllocs()
 		b.ResetTimer()
+		cpu := reportCPU(b)
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
 				body := bodies[(next.Add(1)-1)%pool]
@@ -233,6 +238,7 @@ func BenchmarkPipelineParallel(b *testing.B) {
 			}
 		})
 		ns := nsPerOp(b)
+		cpu()
 		if post := measured(postRuns, k); post > 0 && ns > 0 {
 			b.ReportMetric(ns/post, "post_cost_ratio")
 		}
@@ -251,6 +257,7 @@ func BenchmarkPipelineParallel(b *testing.B) {
 		b.SetParallelism(pipelineConcurrency)
 		b.ReportAllocs()
 		b.ResetTimer()
+		defer reportCPU(b)()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
 				r, w := harnessRequest(p, body)
@@ -296,4 +303,24 @@ func harnessRequest(p *inProcess, body []byte) (*http.Request, *httptest.Respons
 	r.TLS.PeerCertificates = []*x509.Certificate{p.cert}
 	r.Header.Set("Content-Type", "application/jose")
 	return r, httptest.NewRecorder()
+}
+
+// reportCPU starts measuring the process's CPU time (getrusage: every goroutine's, the
+// garbage collector's and the store's included); the returned func reports it per operation
+// as cpu-ns/op, which leaves out the time the benchmark waited for a core on a shared machine.
+func reportCPU(b *testing.B) func() {
+	start := processCPU(b)
+	return func() {
+		if b.N > 0 {
+			b.ReportMetric(float64(processCPU(b)-start)/float64(b.N), "cpu-ns/op")
+		}
+	}
+}
+
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
