@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -32,7 +33,9 @@ func (h *Handler) serveDCR(w http.ResponseWriter, r *http.Request, op dcr.Operat
 	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
 		x.ClientCert = r.TLS.PeerCertificates[0]
 	}
-	status, body, err := h.run(x, next)
+	var raw pooledBody
+	defer raw.release() // once the answer is written
+	status, body, err := h.run(x, next, &raw)
 	var e *dcr.Error
 	if err != nil {
 		e = dcr.AsError(err)
@@ -41,7 +44,7 @@ func (h *Handler) serveDCR(w http.ResponseWriter, r *http.Request, op dcr.Operat
 	if op == dcr.OpRegister && body != nil {
 		clientID, _ = body["client_id"].(string)
 	}
-	h.metrics.requests.WithLabelValues(string(op), outcomeOf(status), errorLabel(e)).Inc()
+	h.metrics.countRequest(string(op), outcomeOf(status), errorLabel(e))
 	h.audit.record(x, clientID, status, e, time.Since(start))
 	if e != nil {
 		e.Write(w)
@@ -77,10 +80,10 @@ func errorLabel(e *dcr.Error) string {
 // registrar, given the Commit (the one-time keys and the lifecycle event, written with the
 // registration), the store and the backend; then the actions after commit. It returns the
 // status and body of a success.
-func (h *Handler) run(x *dcr.Exchange, next caddyhttp.Handler) (int, map[string]any, error) {
+func (h *Handler) run(x *dcr.Exchange, next caddyhttp.Handler, raw *pooledBody) (int, map[string]any, error) {
 	ctx := x.Request.Context()
 	if x.Operation == dcr.OpRegister || x.Operation == dcr.OpUpdate {
-		if err := h.readBody(x); err != nil {
+		if err := h.readBody(x, raw); err != nil {
 			return 0, nil, err
 		}
 	}
@@ -96,6 +99,9 @@ func (h *Handler) run(x *dcr.Exchange, next caddyhttp.Handler) (int, map[string]
 	if err := h.screen(ctx, x, reg); err != nil {
 		return 0, nil, err
 	}
+	// Past the screen the body is decoded, verified and kept (in the claims, the record):
+	// it gets a buffer of its own, and the pooled one goes back.
+	x.Body = raw.detach(x.Body)
 	if err := h.decodeBody(x); err != nil {
 		return 0, nil, err
 	}
@@ -221,15 +227,17 @@ func lifecycleEvent(x *dcr.Exchange) *dcr.HistoryEvent {
 	return ev
 }
 
-// readBody enforces the media type and the size limit.
-func (h *Handler) readBody(x *dcr.Exchange) error {
+// readBody enforces the media type and the size limit. The body is read into raw's pooled
+// buffer: a call refused before the screen passes it (a replay, above all) allocates no
+// buffer for it.
+func (h *Handler) readBody(x *dcr.Exchange, raw *pooledBody) error {
 	r := x.Request
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || (mt != "application/jose" && mt != "application/jwt") {
 		return &dcr.Error{Status: http.StatusUnsupportedMediaType, Code: dcr.CodeInvalidRequest,
 			Description: "the request must be a signed JWT sent as application/jose or application/jwt"}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, h.MaxBodySize))
+	body, err := raw.readAll(http.MaxBytesReader(nil, r.Body, h.MaxBodySize), r.ContentLength, h.MaxBodySize)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -244,6 +252,58 @@ func (h *Handler) readBody(x *dcr.Exchange) error {
 		return dcr.BadMetadata("the request body is empty; a signed registration JWT is required")
 	}
 	return nil
+}
+
+// pooledBody is the request body of one call in a pooled buffer, from readBody until the
+// screen passed (detach: the body is copied out) or the answer is written (release). Only the
+// screeners read it there, and they keep nothing of it (dcr.Screener may only refuse, from
+// what it reads then; PeekReplayKey copies iss and jti out).
+type pooledBody struct {
+	buf *bytes.Buffer
+}
+
+// maxPooledBody is the largest body buffer kept for reuse (the default max_size).
+const maxPooledBody = DefaultMaxBodySize
+
+var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// readAll is io.ReadAll into the pooled buffer, grown once to the declared Content-Length
+// (within the size limit) where it is smaller, instead of io.ReadAll's doubling from 512
+// bytes. The length is only a hint: MaxBytesReader enforces the limit, and a body shorter or
+// longer than it declared is read the same way. The bytes returned are valid until detach or
+// release.
+func (p *pooledBody) readAll(r io.Reader, contentLength, limit int64) ([]byte, error) {
+	p.buf = bodyBuffers.Get().(*bytes.Buffer)
+	p.buf.Reset()
+	if contentLength > 0 && contentLength < limit {
+		// ReadFrom reads into the free room while it has bytes.MinRead of it: the body and
+		// the read that sees EOF fit without a second allocation.
+		p.buf.Grow(int(contentLength) + bytes.MinRead)
+	}
+	_, err := p.buf.ReadFrom(r)
+	return p.buf.Bytes(), err
+}
+
+// detach returns a copy of body (a view of the pooled buffer) in a buffer of its own, and
+// gives the pooled one back.
+func (p *pooledBody) detach(body []byte) []byte {
+	if p.buf == nil {
+		return body
+	}
+	own := bytes.Clone(body)
+	p.release()
+	return own
+}
+
+// release gives the pooled buffer back; nothing may read the body it held after this.
+func (p *pooledBody) release() {
+	if p.buf == nil {
+		return
+	}
+	if p.buf.Cap() <= maxPooledBody {
+		bodyBuffers.Put(p.buf)
+	}
+	p.buf = nil
 }
 
 // decodeBody decodes the JWS payload once, unverified, so that protections can find the

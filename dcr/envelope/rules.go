@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -187,7 +189,10 @@ const maxLookupIssuerLength = 256
 // ReplayRejection is the answer to a request whose jti its issuer already used: the same 400
 // whether the commit's claim or the early look-up (UnverifiedReplayKey) found it.
 func ReplayRejection(jti string) *dcr.Error {
-	return dcr.BadMetadata("jti %q has already been used", jti)
+	// dcr.BadMetadata("jti %q has already been used", jti), without fmt (strconv.Quote is
+	// what %q writes for a string): every registration builds this answer for its claim.
+	return &dcr.Error{Status: http.StatusBadRequest, Code: dcr.CodeInvalidClientMetadata,
+		Description: "jti " + strconv.Quote(jti) + " has already been used"}
 }
 
 // PeekReplayKey is the replay key of a compact JWS request read from its payload before its
@@ -216,7 +221,11 @@ func PeekReplayKey(compact []byte) (key, jti string, ok bool) {
 	if n <= 0 {
 		return "", "", false
 	}
-	payload := make([]byte, base64.RawURLEncoding.DecodedLen(n))
+	// The payload is decoded into a pooled buffer: nothing of it outlives this call (iss and
+	// jti are copied out as strings), and a replay then allocates nothing for it.
+	buf := getPayloadBuffer(base64.RawURLEncoding.DecodedLen(n))
+	defer putPayloadBuffer(buf)
+	payload := (*buf)[:base64.RawURLEncoding.DecodedLen(n)]
 	if _, err := base64.RawURLEncoding.Decode(payload, compact[first+1:first+1+n]); err != nil {
 		return "", "", false
 	}
@@ -239,6 +248,28 @@ func PeekReplayKey(compact []byte) (key, jti string, ok bool) {
 	return ReplayKey(iss, jti), jti, true
 }
 
+// maxPooledPayload is the largest decode buffer PeekReplayKey keeps for reuse (the handler's
+// default body limit): a rare larger body gets a buffer of its own, so that the pool does not
+// hold on to whatever size an unverified sender chose.
+const maxPooledPayload = 64 << 10
+
+var payloadBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+// getPayloadBuffer is a pooled buffer of at least n bytes.
+func getPayloadBuffer(n int) *[]byte {
+	buf := payloadBuffers.Get().(*[]byte)
+	if cap(*buf) < n {
+		*buf = make([]byte, n)
+	}
+	return buf
+}
+
+func putPayloadBuffer(buf *[]byte) {
+	if cap(*buf) <= maxPooledPayload {
+		payloadBuffers.Put(buf)
+	}
+}
+
 // scanIssJTI reads the top-level iss and jti strings of a JSON object in one pass without
 // decoding the rest (a request's payload is mostly its software statement, a long string to
 // skip). plain is false when the payload is anything but the simple case it reads exactly:
@@ -259,7 +290,7 @@ func scanIssJTI(b []byte) (iss, jti string, found, plain bool) {
 			return "", "", false, false
 		}
 		key, next, escaped := scanString(b, i)
-		if next < 0 || escaped {
+		if next < 0 || escaped || !utf8.Valid(key) {
 			return "", "", false, false
 		}
 		i = skipSpace(b, next)
@@ -274,7 +305,8 @@ func scanIssJTI(b []byte) (iss, jti string, found, plain bool) {
 		switch {
 		case wanted && b[i] == '"':
 			v, next, escaped := scanString(b, i)
-			if next < 0 || escaped {
+			// encoding/json replaces invalid UTF-8: leave such a string to it.
+			if next < 0 || escaped || !utf8.Valid(v) {
 				return "", "", false, false
 			}
 			if string(key) == "iss" {
@@ -322,23 +354,30 @@ func skipSpace(b []byte, i int) int {
 }
 
 // scanString reads the string starting at b[i] == '"': its raw content, the index after its
-// closing quote (-1 if there is none) and whether it holds an escape or invalid UTF-8 (which
-// encoding/json would change).
+// closing quote (-1 if there is none) and whether it holds an escape. It does not check the
+// content's UTF-8 (the caller does, for the strings it keeps). Most of a request's payload is
+// one long string, its software statement, so the scan goes eight bytes at a time while none
+// of them is a quote, a backslash or a control character (jose.SkipPlainString), and byte by
+// byte around those.
 func scanString(b []byte, i int) (content []byte, next int, escaped bool) {
-	for j := i + 1; j < len(b); j++ {
+	j := i + 1
+	for {
+		j = jose.SkipPlainString(b, j)
+		if j >= len(b) {
+			return nil, -1, false
+		}
 		switch c := b[j]; {
 		case c == '"':
-			content = b[i+1 : j]
-			// encoding/json replaces invalid UTF-8: leave such a string to it.
-			return content, j + 1, escaped || !utf8.Valid(content)
+			return b[i+1 : j], j + 1, escaped
 		case c == '\\':
 			escaped = true
-			j++ // the escaped character, a quote included, is not the end
+			j += 2 // the escaped character, a quote included, is not the end
 		case c < 0x20:
 			return nil, -1, false // a control character is not valid in a JSON string
+		default:
+			j++
 		}
 	}
-	return nil, -1, false
 }
 
 // skipValue returns the index after the JSON value at b[i], or -1. Nested objects and arrays

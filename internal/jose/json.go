@@ -1,6 +1,7 @@
 package jose
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -206,6 +207,10 @@ func (p *jsonParser) str() (string, error) {
 	p.pos++
 	escaped := false
 	for p.pos < len(p.data) {
+		p.pos = SkipPlainString(p.data, p.pos)
+		if p.pos >= len(p.data) {
+			break
+		}
 		switch c := p.data[p.pos]; {
 		case c == '"':
 			p.pos++
@@ -265,4 +270,27 @@ func (p *jsonParser) number() (json.Number, error) {
 		}
 	}
 	return json.Number(p.data[start:p.pos]), nil
+}
+
+// SkipPlainString returns the index of the first byte of b at or after i that may end or
+// change a JSON string (a quote, a backslash or a control character), or a later index from
+// which the caller goes on byte by byte: it reads eight bytes at a time while none of them is
+// one (the long strings of a request, its software statement above all, have none), and
+// stops at the word that holds one or in the last seven bytes of b.
+func SkipPlainString(b []byte, i int) int {
+	for i+8 <= len(b) && !hasStringSpecial(binary.LittleEndian.Uint64(b[i:])) {
+		i += 8
+	}
+	return i
+}
+
+// hasStringSpecial reports whether one of the eight bytes of x is a quote, a backslash or a
+// control character (< 0x20): the classic "has a zero byte" and "has a byte less than n"
+// word tests, exact for the word as a whole (a borrow can mark a wrong byte only above a real
+// one, and the caller reads the word byte by byte once it is marked).
+func hasStringSpecial(x uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	quote := x ^ (ones * '"')
+	backslash := x ^ (ones * '\\')
+	return ((quote-ones)&^quote|(backslash-ones)&^backslash|(x-ones*0x20)&^x)&highs != 0
 }

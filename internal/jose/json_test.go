@@ -78,3 +78,55 @@ func FuzzDecodeObject(f *testing.F) {
 		}
 	})
 }
+
+// strByteByByte is jsonParser.str as it was before SkipPlainString, byte by byte: what the
+// word-at-a-time scan must agree with (the string, the position after it, the error).
+func strByteByByte(p *jsonParser) (string, error) {
+	start := p.pos
+	p.pos++
+	escaped := false
+	for p.pos < len(p.data) {
+		switch c := p.data[p.pos]; {
+		case c == '"':
+			p.pos++
+			if !escaped {
+				return string(p.data[start+1 : p.pos-1]), nil
+			}
+			var s string
+			if err := json.Unmarshal(p.data[start:p.pos], &s); err != nil {
+				return "", p.errorf("invalid string: %v", err)
+			}
+			return s, nil
+		case c == '\\':
+			escaped = true
+			p.pos += 2
+		case c < 0x20:
+			return "", p.errorf("control character in a string")
+		default:
+			p.pos++
+		}
+	}
+	return "", p.errorf("unterminated string")
+}
+
+// TestStrAtEveryOffset: a quote, an escape, a control character, non-ASCII or invalid UTF-8
+// at any offset of a string, and strings cut short anywhere, read as the byte-by-byte scan
+// read them.
+func TestStrAtEveryOffset(t *testing.T) {
+	for _, special := range []string{`"`, `\"`, `\\`, `\u00e9`, `\`, "\x00", "\x01", "\x1f", "\x7f", "\xff", "é", " "} {
+		for n := range 20 {
+			for at := 0; at <= n; at++ {
+				s := `"` + strings.Repeat("a", at) + special + strings.Repeat("b", n-at) + `"tail`
+				for cut := 1; cut <= len(s); cut++ {
+					data := []byte(s[:cut])
+					got, want := &jsonParser{data: data}, &jsonParser{data: data}
+					gs, gerr := got.str()
+					ws, werr := strByteByByte(want)
+					if gs != ws || (gerr == nil) != (werr == nil) || got.pos != want.pos || (gerr != nil && gerr.Error() != werr.Error()) {
+						t.Fatalf("%q: got %q, %v at %d; want %q, %v at %d", data, gs, gerr, got.pos, ws, werr, want.pos)
+					}
+				}
+			}
+		}
+	}
+}

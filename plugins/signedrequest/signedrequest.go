@@ -206,7 +206,8 @@ func (s *SignedRequest) checkSigningKey(ctx context.Context, x *dcr.Exchange, ke
 // decoded and any signature verified, with the answer of the commit's claim: a read-only
 // look-up of the replay key read from the raw body (envelope.PeekReplayKey says why an
 // unverified iss and jti can do no harm there). A body it cannot read is left to the
-// handler's decoding and to Protect.
+// handler's decoding and to Protect. It keeps nothing of x.Body (the key and jti are copies):
+// the handler reuses the buffer of a body the screen refused once the answer is written.
 func (s *SignedRequest) Screen(ctx context.Context, x *dcr.Exchange, reg dcr.Registry) error {
 	if (x.Operation != dcr.OpRegister && x.Operation != dcr.OpUpdate) || len(x.Body) == 0 || reg == nil {
 		return nil
