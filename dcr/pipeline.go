@@ -119,7 +119,9 @@ type Companions interface {
 // before the handler decodes the body: x.Body is set, x.RequestJWS and x.UnverifiedClaims
 // are not yet. It returns a *Error to refuse the call and nil otherwise. It may only refuse:
 // what it read is unverified, so it never accepts, returns nothing to commit and writes
-// nothing; the phases check everything again.
+// nothing; the phases check everything again. x.Body is lent for the call: the handler
+// reuses its buffer once a refused call is answered, so Screen must not keep it (or a slice
+// of it, or a string made without copying it) after it returns.
 type Screener interface {
 	Screen(ctx context.Context, x *Exchange, reg Registry) error
 }
