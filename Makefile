@@ -11,7 +11,7 @@ STATE     ?= .state
 FUZZTIME  ?= 30s
 GOTESTFLAGS ?= -count=1 -timeout 15m
 
-.PHONY: build run run-upstream sandbox test unit integration bench fuzz xcaddy vet clean
+.PHONY: build run run-upstream sandbox test unit integration bench bench-policy fuzz xcaddy vet clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/caddy
@@ -81,8 +81,20 @@ bench: build
 	$(GO) test -run '^$$' -bench . -skip PipelineParallel -benchmem -benchtime 2s ./caddymodule/ ./plugins/policy/
 	$(GO) test -run '^$$' -bench PipelineParallel -benchmem -benchtime 2s -count 3 ./caddymodule/
 	$(GO) test -run '^$$' -bench Registration -benchtime 2000x ./storage/redis/
-	$(GO) test -run '^$$' -bench StoreCreateClaim -benchtime 2s ./storage/bolt/
+	$(GO) test -run '^$$' -bench 'StoreCreateClaim|CommitPages' -benchtime 2s ./storage/bolt/
 	$(GO) test -count=1 -timeout 90m -v -run . ./bench -args -full -report $(CURDIR)/bench/results.json
+
+# Instructions per decision of the default policy (Eval: the query; Protect: the decide phase
+# with its input), counted by callgrind: repeatable where wall-clock time on a shared machine
+# is not. Without cgo, the garbage collector off and one thread, so that valgrind can follow
+# the Go runtime and only the evaluation's own work is counted (docs/benchmarks.md).
+bench-policy:
+	CGO_ENABLED=0 $(GO) test -c -o bin/policy.test ./plugins/policy
+	@for fn in 'Eval:*Engine).Decide' 'Protect:*Policy).Protect'; do \
+	  n=$$(cd plugins/policy && GOGC=off GODEBUG=asyncpreemptoff=1 GOMAXPROCS=1 valgrind --tool=callgrind \
+	    --callgrind-out-file=/dev/null --toggle-collect="$${fn#*:}" ../../bin/policy.test -test.run '^$$' \
+	    -test.bench "DefaultPolicy/$${fn%%:*}$$" -test.benchtime 500x 2>&1 | sed -n 's/.*Collected : //p'); \
+	  echo "DefaultPolicy/$${fn%%:*}: $$((n / 501)) instructions per decision"; done
 
 # Builds the same binary with the xcaddy library from xcaddy.json.
 xcaddy:
