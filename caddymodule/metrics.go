@@ -32,18 +32,7 @@ type dcrMetrics struct {
 	admission   *prometheus.CounterVec // outcome: admitted, refused
 
 	jwksFetches, jwksFailures, jwksCacheHits prometheus.CounterFunc
-
-	// The children of requests and stage, by their label values: every call counts one
-	// request and times a stage per step, and a look-up here is cheaper than the vectors'
-	// own (hashing the values, comparing them). The label values are the small fixed sets
-	// above, so these stay small.
-	childMu        sync.RWMutex
-	requestsByCall map[requestLabels]prometheus.Counter
-	stageByName    map[string]prometheus.Observer
 }
-
-// requestLabels are the label values of a requests_total child.
-type requestLabels struct{ operation, outcome, error string }
 
 // Outcomes of a DCR call.
 const (
@@ -123,37 +112,7 @@ func (m *dcrMetrics) registerOn(reg *prometheus.Registry) {
 }
 
 func (m *dcrMetrics) observeStage(stage string, since time.Time) {
-	m.childMu.RLock()
-	o, ok := m.stageByName[stage]
-	m.childMu.RUnlock()
-	if !ok {
-		o = m.stage.WithLabelValues(stage)
-		m.childMu.Lock()
-		if m.stageByName == nil {
-			m.stageByName = map[string]prometheus.Observer{}
-		}
-		m.stageByName[stage] = o
-		m.childMu.Unlock()
-	}
-	o.Observe(time.Since(since).Seconds())
-}
-
-// countRequest counts one DCR call in requests_total.
-func (m *dcrMetrics) countRequest(operation, outcome, errorCode string) {
-	key := requestLabels{operation, outcome, errorCode}
-	m.childMu.RLock()
-	c, ok := m.requestsByCall[key]
-	m.childMu.RUnlock()
-	if !ok {
-		c = m.requests.WithLabelValues(operation, outcome, errorCode)
-		m.childMu.Lock()
-		if m.requestsByCall == nil {
-			m.requestsByCall = map[requestLabels]prometheus.Counter{}
-		}
-		m.requestsByCall[key] = c
-		m.childMu.Unlock()
-	}
-	c.Inc()
+	m.stage.WithLabelValues(stage).Observe(time.Since(since).Seconds())
 }
 
 // metricsRegistrar puts the dcr metrics on each config's registry as the config is loaded. Caddy

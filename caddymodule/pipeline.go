@@ -44,7 +44,7 @@ func (h *Handler) serveDCR(w http.ResponseWriter, r *http.Request, op dcr.Operat
 	if op == dcr.OpRegister && body != nil {
 		clientID, _ = body["client_id"].(string)
 	}
-	h.metrics.countRequest(string(op), outcomeOf(status), errorLabel(e))
+	h.metrics.requests.WithLabelValues(string(op), outcomeOf(status), errorLabel(e)).Inc()
 	h.audit.record(x, clientID, status, e, time.Since(start))
 	if e != nil {
 		e.Write(w)
