@@ -128,3 +128,7 @@ func must(b []byte, err error) []byte {
 	}
 	return b
 }
+
+func equalJSON(a, b any) bool {
+	return string(must(json.Marshal(a))) == string(must(json.Marshal(b)))
+}
