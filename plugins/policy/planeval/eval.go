@@ -22,6 +22,7 @@ type Program struct {
 	plan    *ir.Plan
 	funcs   map[string]*ir.Func
 	index   map[string]int
+	frame   map[string]int // the locals a func names, so that a call allocates only those
 	strs    []ast.Value
 	builtin map[string]topdown.BuiltinFunc
 	nlocals int
@@ -40,7 +41,7 @@ func Prepare(p *ir.Policy) (*Program, error) {
 	if p.Plans == nil || len(p.Plans.Plans) != 1 {
 		return nil, errors.New("planeval: want exactly one plan")
 	}
-	prog := &Program{plan: p.Plans.Plans[0], funcs: map[string]*ir.Func{}, index: map[string]int{}, builtin: map[string]topdown.BuiltinFunc{}}
+	prog := &Program{plan: p.Plans.Plans[0], funcs: map[string]*ir.Func{}, index: map[string]int{}, frame: map[string]int{}, builtin: map[string]topdown.BuiltinFunc{}}
 	for _, s := range p.Static.Strings {
 		prog.strs = append(prog.strs, ast.String(s.Value))
 	}
@@ -99,7 +100,9 @@ func Prepare(p *ir.Policy) (*Program, error) {
 	for _, b := range prog.plan.Blocks {
 		check(b)
 	}
+	plan := prog.nlocals
 	for _, f := range prog.funcs {
+		prog.nlocals = 0
 		for _, b := range f.Blocks {
 			check(b)
 		}
@@ -111,7 +114,9 @@ func Prepare(p *ir.Policy) (*Program, error) {
 		if int(f.Return) >= prog.nlocals {
 			prog.nlocals = int(f.Return) + 1
 		}
+		prog.frame[f.Name] = max(prog.nlocals, int(ir.Unused))
 	}
+	prog.nlocals = max(plan, int(ir.Unused))
 	if err != nil {
 		return nil, err
 	}
@@ -448,7 +453,7 @@ func (st *state) call(name string, args []ast.Value) (ast.Value, error) {
 		if memo && st.memo[idx] != nil {
 			return st.memo[idx], nil
 		}
-		l := make([]ast.Value, st.p.nlocals)
+		l := make([]ast.Value, st.p.frame[name])
 		for i, p := range f.Params {
 			l[p] = args[i]
 		}
