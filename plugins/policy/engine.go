@@ -124,8 +124,23 @@ func (e *Engine) Eval(ctx context.Context, input any) (any, error) {
 		return nil, fmt.Errorf("policy input: %w", err)
 	}
 	if e.plan != nil {
-		return e.evalPlan(ctx, value)
+		v, err := e.evalPlan(ctx, value)
+		// The plan has no rule index: it runs a body that topdown's index skips (its indexed
+		// condition on the input fails), so a builtin in that body can raise an error that
+		// topdown never meets (FuzzDefaultSet found one: object.get on a claims string, in a
+		// rule whose operation test fails). Index selection only ever skips bodies that would
+		// be undefined, so the plan and topdown differ only where the plan errs: an error is
+		// decided again by topdown, whose answer (or error) is the decision. A cancelled or
+		// expired ctx is not retried.
+		if err == nil || ctx.Err() != nil {
+			return v, err
+		}
 	}
+	return e.evalTopdown(ctx, value)
+}
+
+// evalTopdown is Eval through OPA's own evaluator.
+func (e *Engine) evalTopdown(ctx context.Context, value ast.Value) (any, error) {
 	// OPA watches ctx from a goroutine of its own per evaluation unless it is given a cancel;
 	// context.AfterFunc sets that cancel when ctx ends, without a goroutine per decision.
 	cancel := topdown.NewCancel()

@@ -36,6 +36,31 @@ func TestEngineDecidesThroughThePlan(t *testing.T) {
 	}
 }
 
+// The input FuzzDefaultSet found, where the plan raises a builtin error in a body topdown's
+// rule index skips: the Engine answers as topdown does (an allow), not with the plan's error.
+func TestEngineAnswersAsTopdownWhereThePlanErrs(t *testing.T) {
+	p, _ := newPolicy(t, &Policy{})
+	e := p.engine
+	if e.plan == nil {
+		t.Fatalf("the default set fell back to topdown: %s", e.Fallback())
+	}
+	var in any
+	if err := json.Unmarshal([]byte(`{"operation": 7, "denied": [], "software_statement": {"claims": "x"}}`), &in); err != nil {
+		t.Fatal(err)
+	}
+	value, err := InputValue(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.evalPlan(context.Background(), value); err == nil {
+		t.Fatal("the plan no longer errs on this input: TestKnownDivergenceRuleIndexing says what to drop")
+	}
+	d, err := e.Decide(context.Background(), in)
+	if err != nil || !d.Allow {
+		t.Fatalf("decision %+v, error %v; topdown allows", d, err)
+	}
+}
+
 // A policy calling http.send or time.now_ns compiles, falls back to topdown with a reason,
 // and decides.
 func TestEngineFallsBackForNondeterministicBuiltins(t *testing.T) {
