@@ -100,6 +100,8 @@ func (e *Engine) preparePlan(ctx context.Context, b *Bundle, compiler *ast.Compi
 		e.fallback = err.Error()
 	case h.Err != nil:
 		e.fallback = h.Err.Error()
+	case h.Program.UsesWith():
+		e.fallback = "the policy uses `with`, which the plan evaluator leaves to OPA's evaluator"
 	default:
 		e.plan, e.data = h.Program, data
 	}
@@ -172,7 +174,14 @@ func (e *Engine) Decide(ctx context.Context, input any) (*Decision, error) {
 
 // evalPlan is Eval through the plan: the result set holds one object, the query's captured
 // value under its one key; an empty set is an undefined decision.
-func (e *Engine) evalPlan(ctx context.Context, input ast.Value) (any, error) {
+func (e *Engine) evalPlan(ctx context.Context, input ast.Value) (v any, err error) {
+	// A fault of the evaluator is not a fault of the request: it becomes an error, which Eval
+	// decides again through topdown.
+	defer func() {
+		if r := recover(); r != nil {
+			v, err = nil, fmt.Errorf("policy plan: %v", r)
+		}
+	}()
 	out, err := e.plan.Eval(ctx, input, e.data)
 	if err != nil {
 		return nil, err

@@ -61,11 +61,12 @@ func TestEngineAnswersAsTopdownWhereThePlanErrs(t *testing.T) {
 	}
 }
 
-// A policy calling http.send or time.now_ns compiles, falls back to topdown with a reason,
+// A policy calling http.send or time.now_ns, or using `with`, compiles, falls back to topdown with a reason,
 // and decides.
 func TestEngineFallsBackForNondeterministicBuiltins(t *testing.T) {
 	for _, src := range []string{
 		"package dcr\nimport rego.v1\ndecision := {\"allow\": true} if time.now_ns() > 0\n",
+		"package dcr\nimport rego.v1\nok if input.x == 1\ndecision := {\"allow\": true} if { ok with input.x as 1 }\n",
 		"package dcr\nimport rego.v1\ndecision := {\"allow\": true} if { not input.never; true }\ndecision := {\"allow\": false} if { input.never; http.send({\"method\": \"get\", \"url\": \"http://127.0.0.1:1\"}) }\n",
 	} {
 		mod := writeFile(t, t.TempDir(), "p.rego", src)

@@ -26,7 +26,16 @@ type Program struct {
 	strs    []ast.Value
 	builtin map[string]topdown.BuiltinFunc
 	nlocals int
+	// usesWith: the plan has a WithStmt (Rego's `with`), which the gateway's Engine leaves
+	// to topdown (see UsesWith).
+	usesWith bool
 }
+
+// UsesWith reports whether the plan replaces input or data somewhere (Rego's `with`). The
+// Rego unit tests exercise it here; the gateway's Engine still leaves such a policy to
+// topdown, because a decision's policy rarely needs `with` and its save-and-restore is
+// the least tested part of this evaluator.
+func (p *Program) UsesWith() bool { return p.usesWith }
 
 // refused are builtins that need more context than the evaluator provides or whose answer
 // is not a function of their arguments.
@@ -76,6 +85,7 @@ func Prepare(p *ir.Policy) (*Program, error) {
 			case *ir.NotStmt:
 				check(s.Block)
 			case *ir.WithStmt:
+				prog.usesWith = true
 				check(s.Block)
 			case *ir.CallStmt:
 				if _, ok := prog.funcs[s.Func]; !ok {
