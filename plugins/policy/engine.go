@@ -12,6 +12,8 @@ import (
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
 	"github.com/open-policy-agent/opa/v1/topdown"
+
+	"github.com/dcrgate/dcrgate/plugins/policy/planeval"
 )
 
 // ErrUndefined is returned when the decision query has no value for an input.
@@ -25,6 +27,12 @@ type Engine struct {
 	modules  []string
 	query    rego.PreparedEvalQuery
 	reads    inputReads
+	// plan is the decision as OPA's planner flattened it, evaluated by planeval with data
+	// (the bundle's data as one OPA value); nil when planeval refused the policy, and then
+	// fallback says why and the decision is topdown's.
+	plan     *planeval.Program
+	data     ast.Value
+	fallback string
 }
 
 // Compile parses the bundle's modules as Rego v1, compiles them with its data and prepares the
@@ -65,8 +73,43 @@ func Compile(ctx context.Context, b *Bundle) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Engine{hash: b.Hash(), decision: b.Decision, modules: names, query: query, reads: readsOf(compiler.Modules)}, nil
+	e := &Engine{hash: b.Hash(), decision: b.Decision, modules: names, query: query, reads: readsOf(compiler.Modules)}
+	e.preparePlan(ctx, b, compiler)
+	return e, nil
 }
+
+// preparePlan plans the decision for planeval; anything it does not evaluate exactly leaves
+// the engine on topdown with the reason in fallback.
+func (e *Engine) preparePlan(ctx context.Context, b *Bundle, compiler *ast.Compiler) {
+	data, err := ast.InterfaceToValue(b.Data)
+	if err != nil {
+		e.fallback = err.Error()
+		return
+	}
+	h := &planeval.Holder{}
+	_, err = rego.New(
+		rego.Query(b.Decision),
+		rego.Compiler(compiler),
+		rego.Store(inmem.NewFromObjectWithOpts(b.Data, inmem.OptReturnASTValuesOnRead(true))),
+		rego.SetRegoVersion(ast.RegoV1),
+		rego.StrictBuiltinErrors(true),
+		rego.Target(planeval.Target),
+	).PrepareForEval(planeval.WithHolder(ctx, h))
+	switch {
+	case err != nil:
+		e.fallback = err.Error()
+	case h.Err != nil:
+		e.fallback = h.Err.Error()
+	case h.Program.UsesWith():
+		e.fallback = "the policy uses `with`, which the plan evaluator leaves to OPA's evaluator"
+	default:
+		e.plan, e.data = h.Program, data
+	}
+}
+
+// Fallback is why the decision is evaluated by OPA's topdown rather than from its plan
+// (a builtin or construct planeval does not evaluate), or "" when the plan decides.
+func (e *Engine) Fallback() string { return e.fallback }
 
 // Hash is the content hash of the bundle the engine was compiled from.
 func (e *Engine) Hash() string { return e.hash }
@@ -82,6 +125,24 @@ func (e *Engine) Eval(ctx context.Context, input any) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("policy input: %w", err)
 	}
+	if e.plan != nil {
+		v, err := e.evalPlan(ctx, value)
+		// The plan has no rule index: it runs a body that topdown's index skips (its indexed
+		// condition on the input fails), so a builtin in that body can raise an error that
+		// topdown never meets (FuzzDefaultSet found one: object.get on a claims string, in a
+		// rule whose operation test fails). Index selection only ever skips bodies that would
+		// be undefined, so the plan and topdown differ only where the plan errs: an error is
+		// decided again by topdown, whose answer (or error) is the decision. A cancelled or
+		// expired ctx is not retried.
+		if err == nil || ctx.Err() != nil {
+			return v, err
+		}
+	}
+	return e.evalTopdown(ctx, value)
+}
+
+// evalTopdown is Eval through OPA's own evaluator.
+func (e *Engine) evalTopdown(ctx context.Context, value ast.Value) (any, error) {
 	// OPA watches ctx from a goroutine of its own per evaluation unless it is given a cancel;
 	// context.AfterFunc sets that cancel when ctx ends, without a goroutine per decision.
 	cancel := topdown.NewCancel()
@@ -109,4 +170,28 @@ func (e *Engine) Decide(ctx context.Context, input any) (*Decision, error) {
 		return nil, err
 	}
 	return ParseDecision(v)
+}
+
+// evalPlan is Eval through the plan: the result set holds one object, the query's captured
+// value under its one key; an empty set is an undefined decision.
+func (e *Engine) evalPlan(ctx context.Context, input ast.Value) (v any, err error) {
+	// A fault of the evaluator is not a fault of the request: it becomes an error, which Eval
+	// decides again through topdown.
+	defer func() {
+		if r := recover(); r != nil {
+			v, err = nil, fmt.Errorf("policy plan: %v", r)
+		}
+	}()
+	out, err := e.plan.Eval(ctx, input, e.data)
+	if err != nil {
+		return nil, err
+	}
+	if len(out) == 0 {
+		return nil, ErrUndefined
+	}
+	obj, ok := out[0].(ast.Object)
+	if !ok || obj.Len() != 1 {
+		return nil, fmt.Errorf("policy plan: unexpected result %v", out[0])
+	}
+	return ast.JSON(obj.Get(obj.Keys()[0]).Value)
 }

@@ -86,8 +86,23 @@ func (p *Policy) Provision(ctx caddy.Context) error {
 		zap.Bool("compiled", compiled),
 		zap.Strings("modules", engine.Modules()),
 		zap.String("decision", b.Decision),
+		zap.String("evaluator", evaluatorName(engine)),
 		zap.Duration("timeout", time.Duration(p.Timeout)))
+	if reason := engine.Fallback(); reason != "" {
+		// Not a fault: the same decisions, at topdown's cost (docs/policies.md, "How the
+		// decision is evaluated").
+		p.logger.Info("registration policy evaluated by OPA's own evaluator, not from its plan",
+			zap.String("policy", shortHash(p.hash)), zap.String("reason", reason))
+	}
 	return nil
+}
+
+// evaluatorName names what decides: "plan" (planeval) or "topdown" (OPA's evaluator).
+func evaluatorName(e *Engine) string {
+	if e.Fallback() != "" {
+		return "topdown"
+	}
+	return "plan"
 }
 
 // SetLogger replaces the logger Provision took from the Caddy context: for embedders and
