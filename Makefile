@@ -90,7 +90,7 @@ bench: build
 # the Go runtime and only the evaluation's own work is counted (docs/benchmarks.md).
 bench-policy:
 	CGO_ENABLED=0 $(GO) test -c -o bin/policy.test ./plugins/policy
-	@for fn in 'Eval:*Engine).Decide' 'Protect:*Policy).Protect'; do \
+	@for fn in 'Eval:*Engine).Decide' 'EvalTopdown:*Engine).Decide' 'Protect:*Policy).Protect'; do \
 	  n=$$(cd plugins/policy && GOGC=off GODEBUG=asyncpreemptoff=1 GOMAXPROCS=1 valgrind --tool=callgrind \
 	    --callgrind-out-file=/dev/null --toggle-collect="$${fn#*:}" ../../bin/policy.test -test.run '^$$' \
 	    -test.bench "DefaultPolicy/$${fn%%:*}$$" -test.benchtime 500x 2>&1 | sed -n 's/.*Collected : //p'); \
