@@ -19,11 +19,16 @@ var ErrConflict = errors.New("eval_conflict_error: complete rules must not produ
 
 // Program is a prepared plan: safe for concurrent use.
 type Program struct {
-	plan    *ir.Plan
-	funcs   map[string]*ir.Func
-	index   map[string]int
-	frame   map[string]int // the locals a func names, so that a call allocates only those
-	strs    []ast.Value
+	plan  *ir.Plan
+	funcs map[string]*ir.Func
+	index map[string]int
+	frame map[string]int // the locals a func names, so that a call allocates only those
+	strs  []ast.Value
+	// strTerms are strs as terms, so that a lookup by a constant key (most DotStmts) does not
+	// wrap its key in a new term on every evaluation.
+	strTerms []*ast.Term
+	// calls is what a call of a planned func needs, found with one look-up by name.
+	calls   map[string]callee
 	builtin map[string]topdown.BuiltinFunc
 	nlocals int
 	// usesWith: the plan has a WithStmt (Rego's `with`), which the gateway's Engine leaves
@@ -36,6 +41,13 @@ type Program struct {
 // topdown, because a decision's policy rarely needs `with` and its save-and-restore is
 // the least tested part of this evaluator.
 func (p *Program) UsesWith() bool { return p.usesWith }
+
+// callee is a planned func with its memo slot and the size of its frame.
+type callee struct {
+	f     *ir.Func
+	idx   int
+	frame int
+}
 
 // refused are builtins that need more context than the evaluator provides or whose answer
 // is not a function of their arguments.
@@ -53,6 +65,7 @@ func Prepare(p *ir.Policy) (*Program, error) {
 	prog := &Program{plan: p.Plans.Plans[0], funcs: map[string]*ir.Func{}, index: map[string]int{}, frame: map[string]int{}, builtin: map[string]topdown.BuiltinFunc{}}
 	for _, s := range p.Static.Strings {
 		prog.strs = append(prog.strs, ast.String(s.Value))
+		prog.strTerms = append(prog.strTerms, ast.StringTerm(s.Value))
 	}
 	for _, b := range p.Static.BuiltinFuncs {
 		decl := ast.BuiltinMap[b.Name]
@@ -127,6 +140,10 @@ func Prepare(p *ir.Policy) (*Program, error) {
 		prog.frame[f.Name] = max(prog.nlocals, int(ir.Unused))
 	}
 	prog.nlocals = max(plan, int(ir.Unused))
+	prog.calls = make(map[string]callee, len(prog.funcs))
+	for name, f := range prog.funcs {
+		prog.calls[name] = callee{f: f, idx: prog.index[name], frame: prog.frame[name]}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -179,6 +196,9 @@ type state struct {
 	bctx   topdown.BuiltinContext
 	memo   []ast.Value
 	result []ast.Value
+	// stack holds the frames of the calls in progress: a call takes its frame from the top
+	// and gives it back when it returns (Rego has no recursion, so it stays small).
+	stack []ast.Value
 }
 
 // Eval runs the plan with input and data and returns the values its ResultSetAdd collected.
@@ -349,7 +369,12 @@ func (st *state) stmt(s ir.Stmt, l []ast.Value) (int, bool, error) {
 		if !ok {
 			return undef, false, nil
 		}
-		v := dot(l[src], st.op(s.Key, l))
+		var v ast.Value
+		if k, ok := s.Key.Value.(ir.StringIndex); ok {
+			v = dotTerm(l[src], st.p.strTerms[k])
+		} else {
+			v = dot(l[src], st.op(s.Key, l))
+		}
 		if v == nil {
 			return undef, false, nil
 		}
@@ -457,13 +482,21 @@ func (st *state) call(name string, args []ast.Value) (ast.Value, error) {
 	if err := st.ctx.Err(); err != nil {
 		return nil, err
 	}
-	if f, ok := st.p.funcs[name]; ok {
-		idx := st.p.index[name]
+	if c, ok := st.p.calls[name]; ok {
+		f, idx := c.f, c.idx
 		memo := len(f.Params) == 2
 		if memo && st.memo[idx] != nil {
 			return st.memo[idx], nil
 		}
-		l := make([]ast.Value, st.p.frame[name])
+		base := len(st.stack)
+		st.stack = append(st.stack, make([]ast.Value, c.frame)...)
+		// The frame is this call's alone until it returns; a later, deeper call that grows
+		// the stack moves the frames above it, never this slice's array.
+		l := st.stack[base : base+c.frame : base+c.frame]
+		defer func() {
+			clear(st.stack[base:])
+			st.stack = st.stack[:base]
+		}()
 		for i, p := range f.Params {
 			l[p] = args[i]
 		}
@@ -496,9 +529,21 @@ func (st *state) call(name string, args []ast.Value) (ast.Value, error) {
 }
 
 func dot(src, key ast.Value) ast.Value {
+	if o, ok := src.(ast.Object); ok {
+		if t := o.Get(ast.NewTerm(key)); t != nil {
+			return t.Value
+		}
+		return nil
+	}
+	return dotTerm(src, ast.NewTerm(key))
+}
+
+// dotTerm is dot with the key already a term.
+func dotTerm(src ast.Value, keyTerm *ast.Term) ast.Value {
+	key := keyTerm.Value
 	switch s := src.(type) {
 	case ast.Object:
-		if t := s.Get(ast.NewTerm(key)); t != nil {
+		if t := s.Get(keyTerm); t != nil {
 			return t.Value
 		}
 	case *ast.Array:
@@ -512,7 +557,7 @@ func dot(src, key ast.Value) ast.Value {
 		}
 		return s.Elem(i).Value
 	case ast.Set:
-		if s.Contains(ast.NewTerm(key)) {
+		if s.Contains(keyTerm) {
 			return key
 		}
 	}
