@@ -59,7 +59,8 @@ func Compile(ctx context.Context, b *Bundle) (*Engine, error) {
 	if len(compiler.GetRules(ref)) == 0 {
 		return nil, fmt.Errorf("no rule defines the decision %s", b.Decision)
 	}
-	query, err := rego.New(
+	// The topdown query and the plan are prepared from the same options.
+	opts := []func(*rego.Rego){
 		rego.Query(b.Decision),
 		rego.Compiler(compiler),
 		// The data is held as OPA values, so a rule reading data.dcr.config does not convert
@@ -69,32 +70,27 @@ func Compile(ctx context.Context, b *Bundle) (*Engine, error) {
 		// A builtin that fails (a bad regex, a type error at run time) is an error, not an
 		// undefined value that a `not` could turn into an allow.
 		rego.StrictBuiltinErrors(true),
-	).PrepareForEval(ctx)
+	}
+	query, err := rego.New(opts...).PrepareForEval(ctx)
 	if err != nil {
 		return nil, err
 	}
 	e := &Engine{hash: b.Hash(), decision: b.Decision, modules: names, query: query, reads: readsOf(compiler.Modules)}
-	e.preparePlan(ctx, b, compiler)
+	e.preparePlan(ctx, b, opts)
 	return e, nil
 }
 
-// preparePlan plans the decision for planeval; anything it does not evaluate exactly leaves
-// the engine on topdown with the reason in fallback.
-func (e *Engine) preparePlan(ctx context.Context, b *Bundle, compiler *ast.Compiler) {
+// preparePlan plans the decision for planeval from the topdown query's options; anything it
+// does not evaluate exactly leaves the engine on topdown with the reason in fallback.
+func (e *Engine) preparePlan(ctx context.Context, b *Bundle, opts []func(*rego.Rego)) {
 	data, err := ast.InterfaceToValue(b.Data)
 	if err != nil {
 		e.fallback = err.Error()
 		return
 	}
 	h := &planeval.Holder{}
-	_, err = rego.New(
-		rego.Query(b.Decision),
-		rego.Compiler(compiler),
-		rego.Store(inmem.NewFromObjectWithOpts(b.Data, inmem.OptReturnASTValuesOnRead(true))),
-		rego.SetRegoVersion(ast.RegoV1),
-		rego.StrictBuiltinErrors(true),
-		rego.Target(planeval.Target),
-	).PrepareForEval(planeval.WithHolder(ctx, h))
+	_, err = rego.New(append(slices.Clip(opts), rego.Target(planeval.Target))...).
+		PrepareForEval(planeval.WithHolder(ctx, h))
 	switch {
 	case err != nil:
 		e.fallback = err.Error()

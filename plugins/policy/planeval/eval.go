@@ -19,11 +19,8 @@ var ErrConflict = errors.New("eval_conflict_error: complete rules must not produ
 
 // Program is a prepared plan: safe for concurrent use.
 type Program struct {
-	plan  *ir.Plan
-	funcs map[string]*ir.Func
-	index map[string]int
-	frame map[string]int // the locals a func names, so that a call allocates only those
-	strs  []ast.Value
+	plan *ir.Plan
+	strs []ast.Value
 	// strTerms are strs as terms, so that a lookup by a constant key (most DotStmts) does not
 	// wrap its key in a new term on every evaluation.
 	strTerms []*ast.Term
@@ -42,7 +39,8 @@ type Program struct {
 // the least tested part of this evaluator.
 func (p *Program) UsesWith() bool { return p.usesWith }
 
-// callee is a planned func with its memo slot and the size of its frame.
+// callee is a planned func with its memo slot and the size of its frame (the locals it names,
+// so that a call takes only those).
 type callee struct {
 	f     *ir.Func
 	idx   int
@@ -62,7 +60,7 @@ func Prepare(p *ir.Policy) (*Program, error) {
 	if p.Plans == nil || len(p.Plans.Plans) != 1 {
 		return nil, errors.New("planeval: want exactly one plan")
 	}
-	prog := &Program{plan: p.Plans.Plans[0], funcs: map[string]*ir.Func{}, index: map[string]int{}, frame: map[string]int{}, builtin: map[string]topdown.BuiltinFunc{}}
+	prog := &Program{plan: p.Plans.Plans[0], calls: map[string]callee{}, builtin: map[string]topdown.BuiltinFunc{}}
 	for _, s := range p.Static.Strings {
 		prog.strs = append(prog.strs, ast.String(s.Value))
 		prog.strTerms = append(prog.strTerms, ast.StringTerm(s.Value))
@@ -77,8 +75,7 @@ func Prepare(p *ir.Policy) (*Program, error) {
 	}
 	if p.Funcs != nil {
 		for i, f := range p.Funcs.Funcs {
-			prog.funcs[f.Name] = f
-			prog.index[f.Name] = i
+			prog.calls[f.Name] = callee{f: f, idx: i}
 		}
 	}
 	var err error
@@ -101,7 +98,7 @@ func Prepare(p *ir.Policy) (*Program, error) {
 				prog.usesWith = true
 				check(s.Block)
 			case *ir.CallStmt:
-				if _, ok := prog.funcs[s.Func]; !ok {
+				if _, ok := prog.calls[s.Func]; !ok {
 					if _, ok := prog.builtin[s.Func]; !ok {
 						err = fmt.Errorf("planeval: call of unknown function %s", s.Func)
 					}
@@ -124,7 +121,8 @@ func Prepare(p *ir.Policy) (*Program, error) {
 		check(b)
 	}
 	plan := prog.nlocals
-	for _, f := range prog.funcs {
+	for name, c := range prog.calls {
+		f := c.f
 		prog.nlocals = 0
 		for _, b := range f.Blocks {
 			check(b)
@@ -137,13 +135,10 @@ func Prepare(p *ir.Policy) (*Program, error) {
 		if int(f.Return) >= prog.nlocals {
 			prog.nlocals = int(f.Return) + 1
 		}
-		prog.frame[f.Name] = max(prog.nlocals, int(ir.Unused))
+		c.frame = max(prog.nlocals, int(ir.Unused))
+		prog.calls[name] = c
 	}
 	prog.nlocals = max(plan, int(ir.Unused))
-	prog.calls = make(map[string]callee, len(prog.funcs))
-	for name, f := range prog.funcs {
-		prog.calls[name] = callee{f: f, idx: prog.index[name], frame: prog.frame[name]}
-	}
 	if err != nil {
 		return nil, err
 	}
@@ -204,7 +199,7 @@ type state struct {
 // Eval runs the plan with input and data and returns the values its ResultSetAdd collected.
 // An error (a conflict, a builtin's error, a cancelled ctx) is returned as such.
 func (p *Program) Eval(ctx context.Context, input, data ast.Value) ([]ast.Value, error) {
-	st := &state{p: p, ctx: ctx, memo: make([]ast.Value, len(p.index))}
+	st := &state{p: p, ctx: ctx, memo: make([]ast.Value, len(p.calls))}
 	st.bctx = topdown.BuiltinContext{Context: ctx}
 	locals := make([]ast.Value, p.nlocals)
 	locals[ir.Input], locals[ir.Data] = input, data
