@@ -218,9 +218,11 @@ func loadRecord(tx *bbolt.Tx, key []byte) (*dcr.Registration, error) {
 	return decodeStored(tx, key, v)
 }
 
-// encodeRecord is the stored form of rec.
+// encodeRecord is the stored form of rec: json.Marshal's bytes (appendRecord). Most of a
+// record is its software statement and the SSA claims decoded from it; the first guess of its
+// size leaves room for both, so that the buffer is rarely grown.
 func encodeRecord(rec *dcr.Registration) ([]byte, error) {
-	data, err := json.Marshal(rec)
+	data, err := appendRecord(make([]byte, 0, 1024+2*len(rec.SoftwareStatement)), rec)
 	if err != nil {
 		return nil, fmt.Errorf("bolt: encoding registration %s: %w", rec.ClientID, err)
 	}
