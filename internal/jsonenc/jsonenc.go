@@ -84,13 +84,17 @@ func marshaled(b []byte, v any) ([]byte, error) {
 }
 
 // appendObject appends m with its members in key order (encoding/json sorts the keys of a
-// map[string]any as strings, byte-wise).
+// map[string]any as strings, byte-wise). The members are sorted with their values, which
+// spares a look-up of each key again.
 func appendObject(b []byte, m map[string]any, depth int) ([]byte, error) {
 	if m == nil {
 		return append(b, "null"...), nil
 	}
 	var small [32]string
 	keys := small[:0]
+	if len(m) > len(small) {
+		keys = make([]string, 0, len(m))
+	}
 	for k := range m {
 		keys = append(keys, k)
 	}
@@ -108,6 +112,11 @@ func appendObject(b []byte, m map[string]any, depth int) ([]byte, error) {
 		}
 	}
 	return append(b, '}'), nil
+}
+
+type member struct {
+	key   string
+	value any
 }
 
 // AppendStrings appends s as json.Marshal writes a []string (null for nil).
@@ -233,15 +242,16 @@ func load8(s string) uint64 {
 }
 
 // needsLook reports whether one of the eight bytes of x is not one AppendString writes as it
-// is without a look: a byte equal to " \ < > &, below 0x20, or with its high bit set (each
-// test exact for the word as a whole).
+// is without a look: a byte equal to " \\ < > &, below 0x20, or with its high bit set. A byte
+// of y is zero where x's is one of the characters (< and > differ in bit 1 only, " and & in
+// bit 2), and (y - ones) &^ y has the high bit of a zero byte: each test is exact for the word
+// as a whole.
 func needsLook(x uint64) bool {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	quote, backslash := x^(ones*'"'), x^(ones*'\\')
-	lt, gt, amp := x^(ones*'<'), x^(ones*'>'), x^(ones*'&')
-	// A byte of y is zero where x's equals the character: (y - ones) &^ y has its high bit.
-	zero := (quote-ones)&^quote | (backslash-ones)&^backslash |
-		(lt-ones)&^lt | (gt-ones)&^gt | (amp-ones)&^amp
+	angle := (x | ones*0x02) ^ (ones * '>')
+	quoteAmp := (x | ones*0x04) ^ (ones * '&')
+	backslash := x ^ (ones * '\\')
+	zero := (angle-ones)&^angle | (quoteAmp-ones)&^quoteAmp | (backslash-ones)&^backslash
 	return (zero|(x-ones*0x20)&^x|x)&highs != 0
 }
 

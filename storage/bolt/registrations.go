@@ -58,9 +58,10 @@ func (s *Store) Create(ctx context.Context, rec *dcr.Registration, with ...dcr.C
 	case rec.Deleted():
 		return errors.New("bolt: Create of a deleted registration")
 	}
-	next := rec.Clone()
+	// What is stored is the encoding: a copy of the fields is enough (the maps are only read).
+	next := *rec
 	next.Version = 1
-	data, err := encodeRecord(next)
+	data, err := encodeRecord(&next)
 	if err != nil {
 		return err
 	}
@@ -80,7 +81,7 @@ func (s *Store) Create(ctx context.Context, rec *dcr.Registration, with ...dcr.C
 		if tx.Bucket(bucketRegistrations).Get(key) != nil {
 			return dcr.ErrExists, nil
 		}
-		if err := putRecord(tx, key, data, nil, next); err != nil {
+		if err := putRecord(tx, key, data, nil, &next); err != nil {
 			return nil, err
 		}
 		return nil, c.write(tx, now)
@@ -254,10 +255,10 @@ func (s *Store) Update(ctx context.Context, rec *dcr.Registration, with ...dcr.C
 	if rec == nil {
 		return errors.New("bolt: Update of a nil registration")
 	}
-	next := rec.Clone()
+	next := *rec // only read, as in Create
 	next.Version = rec.Version + 1
 	next.DeletedAt = nil
-	data, err := encodeRecord(next)
+	data, err := encodeRecord(&next)
 	if err != nil {
 		return err
 	}
@@ -278,7 +279,7 @@ func (s *Store) Update(ctx context.Context, rec *dcr.Registration, with ...dcr.C
 		if outcome != nil || err != nil {
 			return outcome, err
 		}
-		if err := putRecord(tx, key, data, stored, next); err != nil {
+		if err := putRecord(tx, key, data, stored, &next); err != nil {
 			return nil, err
 		}
 		return nil, c.write(tx, now)
