@@ -177,6 +177,10 @@ func AppendString(b []byte, s string) []byte {
 		for len(s)-i >= 8 && !needsLook(load8(s[i:])) {
 			i += 8
 		}
+		// The last few bytes: the string's last eight, when it has eight, read again.
+		if len(s)-i < 8 && len(s) >= 8 && !needsLook(load8(s[len(s)-8:])) {
+			i = len(s)
+		}
 		if i == len(s) {
 			break
 		}
