@@ -3,11 +3,14 @@ package caddymodule
 import (
 	"bytes"
 	"encoding/json"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dcrgate/dcrgate/internal/jsonenc/jsonenctest"
 )
 
 // TestWriteJSONMatchesEncodingJSON: writeJSON writes what json.NewEncoder(w).Encode wrote
@@ -88,9 +91,28 @@ func BenchmarkWriteJSON(b *testing.B) {
 	})
 }
 
-// TestWriteJSONStringsAtEveryOffset: the safe-string check reads eight bytes at a time; a
-// character encoding/json escapes or replaces, at any offset of a longer string, is still
-// given to it.
+// TestWriteJSONStringsAtEveryOffset: internal/jsonenc reads plain strings eight bytes at a
+// time; a character encoding/json escapes or replaces, at any offset of a longer string, is
+// still escaped or replaced as it does.
+// TestWriteJSONRandomBodies compares writeJSON with json.NewEncoder(w).Encode on random
+// bodies: odd strings and keys, floats of both formats, json.Numbers, nested maps and slices.
+func TestWriteJSONRandomBodies(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for i := range 2000 {
+		body := map[string]any{}
+		for range r.IntN(10) {
+			body[jsonenctest.RandomString(r)] = jsonenctest.RandomValue(r, 3)
+		}
+		var want bytes.Buffer
+		_ = json.NewEncoder(&want).Encode(body)
+		rec := httptest.NewRecorder()
+		writeJSON(rec, http.StatusOK, body)
+		if got := rec.Body.String(); got != want.String() {
+			t.Fatalf("body %d:\n got %q\nwant %q", i, got, want.String())
+		}
+	}
+}
+
 func TestWriteJSONStringsAtEveryOffset(t *testing.T) {
 	for _, special := range []string{`"`, `\`, "<", ">", "&", "\x00", "\x1f", "\x7f", "\x80", "\xff", "é", "\u2028", " ", "~"} {
 		for n := range 20 {

@@ -46,9 +46,9 @@ func historyPlace(tx *bbolt.Tx, kind dcr.HistoryKind, id string) (*bbolt.Bucket,
 // (whose lifecycle event is written in its own transaction, see txcommit.go).
 func (s *Store) AppendHistory(ctx context.Context, kind dcr.HistoryKind, id string, ev dcr.HistoryEvent, keep dcr.HistoryRetention) error {
 	keep = keep.WithDefaults()
-	data, err := json.Marshal(ev)
+	data, err := encodeEvent(&ev)
 	if err != nil {
-		return fmt.Errorf("bolt: encoding a history event: %w", err)
+		return err
 	}
 	return s.db.commit.doLater(func(tx *bbolt.Tx) (error, error) {
 		return nil, appendHistoryTx(tx, kind, id, ev.Time, data, keep)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -42,9 +41,9 @@ func prepareCommit(with []dcr.Commit, clientID string) (*txCommit, error) {
 	}
 	if c.Event != nil {
 		ev := c.ClientEvent(clientID)
-		data, err := json.Marshal(ev)
+		data, err := encodeEvent(&ev)
 		if err != nil {
-			return nil, fmt.Errorf("bolt: encoding a history event: %w", err)
+			return nil, err
 		}
 		p.event, p.clientID, p.at, p.keep = data, clientID, ev.Time, c.Retention.WithDefaults()
 	}
@@ -156,4 +155,13 @@ func moveHistory(from *bbolt.Bucket, prefix []byte, to *bbolt.Bucket, toPrefix [
 		}
 	}
 	return nil
+}
+
+// encodeEvent is the stored form of a history event: json.Marshal's bytes (appendEvent).
+func encodeEvent(ev *dcr.HistoryEvent) ([]byte, error) {
+	data, err := appendEvent(make([]byte, 0, 256), ev)
+	if err != nil {
+		return nil, fmt.Errorf("bolt: encoding a history event: %w", err)
+	}
+	return data, nil
 }
