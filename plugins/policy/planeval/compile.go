@@ -3,6 +3,7 @@ package planeval
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/ir"
@@ -50,13 +51,49 @@ type compiler struct {
 	funcs    map[string]*function
 	builtins map[string]topdown.BuiltinFunc
 	prog     *Program
-	// frame is the bound on the locals of the plan or func being compiled.
-	frame int
+	// frame is the bound on the locals of the plan or func being compiled; sets and dropped
+	// its constant set literals (constSets).
+	frame   int
+	sets    map[*ir.MakeSetStmt]*ast.Term
+	dropped map[*ir.SetAddStmt]bool
 }
 
 // Prepare compiles p, checking that every statement, operand and builtin of it is one it
 // evaluates exactly; it fails (and the caller falls back to topdown) otherwise.
 func Prepare(p *ir.Policy) (*Program, error) {
+	c, err := newCompiler(p)
+	if err != nil {
+		return nil, err
+	}
+	var funcs []*ir.Func
+	if p.Funcs != nil {
+		funcs = p.Funcs.Funcs
+	}
+	for _, f := range funcs {
+		fn := c.funcs[f.Name]
+		c.frame = 0
+		c.sets, c.dropped = c.constSets(f.Blocks, append(slices.Clip(f.Params), f.Return)...)
+		if fn.blocks, err = c.blocks(f.Blocks); err != nil {
+			return nil, err
+		}
+		for _, l := range f.Params {
+			c.local(l)
+		}
+		c.local(f.Return)
+		fn.frame = max(c.frame, int(ir.Unused))
+	}
+	c.frame = 0
+	c.sets, c.dropped = c.constSets(p.Plans.Plans[0].Blocks)
+	if c.prog.blocks, err = c.blocks(p.Plans.Plans[0].Blocks); err != nil {
+		return nil, err
+	}
+	c.prog.nlocals = max(c.frame, int(ir.Unused))
+	return c.prog, nil
+}
+
+// newCompiler resolves p's constants, builtins and funcs: every func exists before any
+// body is compiled, so that a call is bound to its callee.
+func newCompiler(p *ir.Policy) (*compiler, error) {
 	if p.Plans == nil || len(p.Plans.Plans) != 1 {
 		return nil, errors.New("planeval: want exactly one plan")
 	}
@@ -73,41 +110,13 @@ func Prepare(p *ir.Policy) (*Program, error) {
 		}
 		c.builtins[b.Name] = fn
 	}
-	var funcs []*ir.Func
 	if p.Funcs != nil {
-		funcs = p.Funcs.Funcs
-	}
-	// Every func exists before any body is compiled: a call is bound to its callee.
-	for i, f := range funcs {
-		c.funcs[f.Name] = &function{params: f.Params, ret: f.Return, memo: len(f.Params) == 2, index: i}
-	}
-	c.prog.nfuncs = len(funcs)
-	for _, f := range funcs {
-		fn := c.funcs[f.Name]
-		c.frame = 0
-		for _, b := range f.Blocks {
-			cb, err := c.block(b)
-			if err != nil {
-				return nil, err
-			}
-			fn.blocks = append(fn.blocks, cb)
+		for i, f := range p.Funcs.Funcs {
+			c.funcs[f.Name] = &function{params: f.Params, ret: f.Return, memo: len(f.Params) == 2, index: i}
 		}
-		for _, l := range f.Params {
-			c.local(l)
-		}
-		c.local(f.Return)
-		fn.frame = max(c.frame, int(ir.Unused))
+		c.prog.nfuncs = len(p.Funcs.Funcs)
 	}
-	c.frame = 0
-	for _, b := range p.Plans.Plans[0].Blocks {
-		cb, err := c.block(b)
-		if err != nil {
-			return nil, err
-		}
-		c.prog.blocks = append(c.prog.blocks, cb)
-	}
-	c.prog.nlocals = max(c.frame, int(ir.Unused))
-	return c.prog, nil
+	return c, nil
 }
 
 // local counts l in the current frame.
@@ -118,6 +127,9 @@ func (c *compiler) local(l ir.Local) {
 func (c *compiler) block(b *ir.Block) (block, error) {
 	out := make(block, 0, len(b.Stmts))
 	for _, s := range b.Stmts {
+		if add, ok := s.(*ir.SetAddStmt); ok && c.dropped[add] {
+			continue
+		}
 		in, err := c.stmt(s)
 		if err != nil {
 			return nil, err
@@ -336,6 +348,9 @@ func (c *compiler) stmt(s ir.Stmt) (instr, error) {
 		target := int(s.Target)
 		return func(_ *state, l []*ast.Term) int { l[target] = ast.NewTerm(ast.NewObject()); return next }, nil
 	case *ir.MakeSetStmt:
+		if t := c.sets[s]; t != nil {
+			return c.constant(s.Target, t), nil
+		}
 		target := int(s.Target)
 		return func(_ *state, l []*ast.Term) int { l[target] = ast.NewTerm(ast.NewSet()); return next }, nil
 	case *ir.EqualStmt, *ir.NotEqualStmt:
