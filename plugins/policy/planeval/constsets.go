@@ -8,11 +8,12 @@ import (
 // constSets finds the set literals of constants that are only ever tested for membership in
 // a frame (a func's blocks, or the plan's): `input.operation in {"register", "update"}` is
 // planned as a MakeSet, one SetAdd per constant, and a call of internal.member_2, on every
-// evaluation. Such a set is built here once: its MakeSet assigns the built set and its
-// SetAdds are dropped. A set qualifies when its SetAdds follow its MakeSet in the same block,
-// add constants, and its local is named by nothing else than such literals and member_2's
-// arguments (which only reads it), so that nothing can add to the shared set or see it being
-// built.
+// evaluation, and a read of data below a package with rules tests each key against a set of
+// the rules' names (a Dot on the set). Such a set is built here once: its MakeSet assigns the
+// built set and its SetAdds are dropped. A set qualifies when its SetAdds follow its MakeSet
+// in the same block, add constants, and its local is named by nothing else than such literals,
+// member_2's arguments and the source of a Dot (both only read it, and neither passes on a term
+// of it), so that nothing can add to the shared set or see it being built.
 // frame are the locals the frame names outside its statements (a func's params and return).
 func (c *compiler) constSets(blocks []*ir.Block, frame ...ir.Local) (map[*ir.MakeSetStmt]*ast.Term, map[*ir.SetAddStmt]bool) {
 	type literal struct {
@@ -25,7 +26,7 @@ func (c *compiler) constSets(blocks []*ir.Block, frame ...ir.Local) (map[*ir.Mak
 	for _, l := range frame {
 		refs[l]++
 	}
-	member := map[ir.Local]int{}
+	reads := map[ir.Local]int{}
 	known := true
 	var walk func(b *ir.Block)
 	walk = func(b *ir.Block) {
@@ -50,9 +51,14 @@ func (c *compiler) constSets(blocks []*ir.Block, frame ...ir.Local) (map[*ir.Mak
 				if s.Func == "internal.member_2" {
 					for _, a := range s.Args {
 						if l, ok := a.Value.(ir.Local); ok {
-							member[l]++
+							reads[l]++
 						}
 					}
+				}
+			case *ir.DotStmt:
+				// A Dot on a set is a test for the key, whose answer is the key itself.
+				if l, ok := s.Source.Value.(ir.Local); ok {
+					reads[l]++
 				}
 			}
 			for _, nested := range nestedBlocks(s) {
@@ -69,14 +75,14 @@ func (c *compiler) constSets(blocks []*ir.Block, frame ...ir.Local) (map[*ir.Mak
 	}
 	// The planner numbers the locals of each rule body from the same base, so one local may
 	// hold a literal in several bodies: it qualifies when every reference to it is one of
-	// its literals' statements or a member_2 argument.
+	// its literals' statements or a read.
 	literalRefs := map[ir.Local]int{}
 	for _, lit := range found {
 		literalRefs[lit.make.Target] += 1 + len(lit.adds)
 	}
 	for _, lit := range found {
 		l := lit.make.Target
-		if refs[l] != literalRefs[l]+member[l] {
+		if refs[l] != literalRefs[l]+reads[l] {
 			continue
 		}
 		sets[lit.make] = ast.NewTerm(ast.NewSet(lit.terms...))
