@@ -81,7 +81,8 @@ type state struct {
 	// and gives it back when it returns (Rego has no recursion, so it stays small).
 	stack []*ast.Term
 	// args is the argument slice of every builtin call (a builtin reads its operands during
-	// the call and keeps none of them); out and capture take its answer.
+	// the call and keeps none of them), cleared when the evaluation ends; out and capture
+	// take its answer.
 	args    []*ast.Term
 	out     *ast.Term
 	capture func(*ast.Term) error
@@ -116,6 +117,7 @@ func (p *Program) Eval(ctx context.Context, input, data ast.Value) ([]ast.Value,
 	// panicked is not put back; Engine recovers the panic.)
 	clear(l)
 	clear(st.memo)
+	clear(st.args)
 	*st = state{memo: st.memo, locals: l, stack: st.stack[:0], args: st.args, capture: st.capture}
 	p.states.Put(st)
 	if err != nil {
@@ -136,7 +138,13 @@ func (st *state) call(f *function, args []operand, result int, l []*ast.Term) in
 		return next
 	}
 	base := len(st.stack)
-	st.stack = append(st.stack, make([]*ast.Term, f.frame)...)
+	// Above its length the stack is all nil (a call clears its frame when it returns), so a
+	// frame that fits is taken as it is.
+	if base+f.frame <= cap(st.stack) {
+		st.stack = st.stack[:base+f.frame]
+	} else {
+		st.stack = append(st.stack, make([]*ast.Term, f.frame)...)
+	}
 	// The frame is this call's alone until it returns; a later, deeper call that grows
 	// the stack moves the frames above it, never this slice's array.
 	fr := st.stack[base : base+f.frame : base+f.frame]
@@ -181,7 +189,6 @@ func (st *state) callBuiltin(fn topdown.BuiltinFunc, args []operand, result int,
 	}
 	st.out = nil
 	err := fn(st.bctx, terms, st.capture)
-	clear(terms)
 	if err != nil {
 		st.err = err
 		return fail

@@ -329,3 +329,37 @@ func TestCompiledAsReferenceBreaks(t *testing.T) {
 		check(t, mustValue(t, raw))
 	}
 }
+
+// Evaluations in parallel, each with its state from the pool, give what they give alone.
+func TestConcurrentEvaluations(t *testing.T) {
+	mods, data := defaultSet(t)
+	prog, err := Prepare(planOf(t, "data.dcr.decision", mods, data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dv, _ := ast.InterfaceToValue(data)
+	inputs := make([]ast.Value, len(referenceInputs))
+	want := make([]string, len(referenceInputs))
+	for i, raw := range referenceInputs {
+		inputs[i] = mustValue(t, raw)
+		want[i] = outcome(func() ([]ast.Value, error) { return prog.Eval(context.Background(), inputs[i], dv) })
+	}
+	errs := make(chan string, 8)
+	for g := range 8 {
+		go func() {
+			for n := range 200 {
+				i := (g + n) % len(inputs)
+				if got := outcome(func() ([]ast.Value, error) { return prog.Eval(context.Background(), inputs[i], dv) }); got != want[i] {
+					errs <- fmt.Sprintf("input %v: %s, alone %s", inputs[i], got, want[i])
+					return
+				}
+			}
+			errs <- ""
+		}()
+	}
+	for range 8 {
+		if e := <-errs; e != "" {
+			t.Fatal(e)
+		}
+	}
+}
