@@ -1,6 +1,7 @@
 package planeval
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/open-policy-agent/opa/v1/ir"
@@ -18,7 +19,7 @@ func folded(t *testing.T, p *ir.Policy) int {
 	}
 	n := 0
 	for _, f := range p.Funcs.Funcs {
-		sets, _ := c.constSets(f.Blocks, append(f.Params, f.Return)...)
+		sets, _ := c.constSets(f.Blocks, append(slices.Clip(f.Params), f.Return)...)
 		n += len(sets)
 	}
 	sets, _ := c.constSets(p.Plans.Plans[0].Blocks)
