@@ -117,12 +117,18 @@ func (e *Engine) Modules() []string { return e.modules }
 // InputValue converts) and returns the raw decision. ctx bounds the evaluation; cancelling it
 // stops the evaluation with an error.
 func (e *Engine) Eval(ctx context.Context, input any) (any, error) {
+	return e.eval(ctx, input, ast.JSON)
+}
+
+// eval is Eval with read turning the plan's decision (an OPA value) into what the caller
+// takes; an error of read is a plan error, decided again by topdown.
+func (e *Engine) eval(ctx context.Context, input any, read func(ast.Value) (any, error)) (any, error) {
 	value, err := InputValue(input)
 	if err != nil {
 		return nil, fmt.Errorf("policy input: %w", err)
 	}
 	if e.plan != nil {
-		v, err := e.evalPlan(ctx, value)
+		v, err := e.evalPlan(ctx, value, read)
 		// The plan has no rule index: it runs a body that topdown's index skips (its indexed
 		// condition on the input fails), so a builtin in that body can raise an error that
 		// topdown never meets (FuzzDefaultSet found one: object.get on a claims string, in a
@@ -159,18 +165,30 @@ func (e *Engine) evalTopdown(ctx context.Context, value ast.Value) (any, error) 
 	return rs[0].Expressions[0].Value, nil
 }
 
-// Decide evaluates and interprets the decision.
+// Decide evaluates and interprets the decision. The plan's decision is read from its OPA
+// value where it has the usual shape (decisionOfValue), without the Go value Eval makes of it.
 func (e *Engine) Decide(ctx context.Context, input any) (*Decision, error) {
-	v, err := e.Eval(ctx, input)
-	if err != nil {
+	var read *Decision
+	v, err := e.eval(ctx, input, func(value ast.Value) (any, error) {
+		if d, ok := decisionOfValue(value); ok {
+			read = d
+			return nil, nil
+		}
+		return ast.JSON(value)
+	})
+	switch {
+	case err != nil:
 		return nil, err
+	case read != nil:
+		return read, nil
 	}
 	return ParseDecision(v)
 }
 
 // evalPlan is Eval through the plan: the result set holds one object, the query's captured
-// value under its one key; an empty set is an undefined decision.
-func (e *Engine) evalPlan(ctx context.Context, input ast.Value) (v any, err error) {
+// value under its one key, which read makes the decision of; an empty set is an undefined
+// decision.
+func (e *Engine) evalPlan(ctx context.Context, input ast.Value, read func(ast.Value) (any, error)) (v any, err error) {
 	// A fault of the evaluator is not a fault of the request: it becomes an error, which Eval
 	// decides again through topdown.
 	defer func() {
@@ -189,5 +207,5 @@ func (e *Engine) evalPlan(ctx context.Context, input ast.Value) (v any, err erro
 	if !ok || obj.Len() != 1 {
 		return nil, fmt.Errorf("policy plan: unexpected result %v", out[0])
 	}
-	return ast.JSON(obj.Get(obj.Keys()[0]).Value)
+	return read(obj.Get(obj.Keys()[0]).Value)
 }

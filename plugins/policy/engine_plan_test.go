@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"testing"
+
+	"github.com/open-policy-agent/opa/v1/ast"
 )
 
 // The default set decides through its plan, and the plan's decision is topdown's for the
@@ -52,7 +54,7 @@ func TestEngineAnswersAsTopdownWhereThePlanErrs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.evalPlan(context.Background(), value); err == nil {
+	if _, err := e.evalPlan(context.Background(), value, ast.JSON); err == nil {
 		t.Fatal("the plan no longer errs on this input: TestKnownDivergenceRuleIndexing says what to drop")
 	}
 	d, err := e.Decide(context.Background(), in)

@@ -38,6 +38,9 @@ func InputValue(v any) (ast.Value, error) {
 // native returns v with every value brought to a type ast.InterfaceToValue converts without
 // a JSON round trip (see InputValue), and whether anything had to change.
 func native(v any) (any, bool, error) {
+	// What is unchanged is returned as orig, not v: a slice put back in an interface would be
+	// copied to the heap.
+	orig := v
 	switch v := v.(type) {
 	case nil, string, bool, json.Number, int, int64, uint64, float64, ast.Value:
 		return v, false, nil
@@ -62,7 +65,7 @@ func native(v any) (any, bool, error) {
 			}
 		}
 		if out == nil {
-			return v, false, nil
+			return orig, false, nil
 		}
 		return out, true, nil
 	case []any:
@@ -83,19 +86,19 @@ func native(v any) (any, bool, error) {
 			}
 		}
 		if out == nil {
-			return v, false, nil
+			return orig, false, nil
 		}
 		return out, true, nil
 	case []string:
 		if v == nil {
 			return nil, true, nil
 		}
-		return v, false, nil
+		return orig, false, nil
 	case map[string]string:
 		if v == nil {
 			return nil, true, nil
 		}
-		return v, false, nil
+		return orig, false, nil
 	default:
 		// Anything else goes through JSON, as the whole input used to.
 		x := any(v)

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/ir"
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
 
@@ -155,5 +156,87 @@ func TestRegoUnitTests(t *testing.T) {
 	t.Logf("%d Rego tests passed through the plan, %d refused", ran, refused)
 	if ran < 50 {
 		t.Errorf("only %d Rego tests ran through the plan", ran)
+	}
+}
+
+// Rego's count of a string counts its runes. The plan calls the count builtin for it; the
+// planner's LenStmt (which counts a string's bytes, as the wasm compiler's does) is only for
+// arrays it unifies and relations' results, so its string case never decides a count.
+func TestCountOfAStringIsRunes(t *testing.T) {
+	mods := map[string]string{"p.rego": "package p\nx := count(input.s)\ny if { [a, b] := input.a; a != b }"}
+	eval := both(t, "data.p.x", mods, map[string]any{})
+	td, pe, tdErr, peErr := eval(map[string]any{"s": "héllo wörld"})
+	if tdErr != nil || peErr != nil || !equalJSON(td, pe) || !equalJSON(pe, 11) {
+		t.Fatalf("count(\"héllo wörld\"): topdown %v %v, plan %v %v; want 11", td, tdErr, pe, peErr)
+	}
+	var lens, counts int
+	var walk func(b *ir.Block)
+	walk = func(b *ir.Block) {
+		for _, s := range b.Stmts {
+			switch s := s.(type) {
+			case *ir.LenStmt:
+				lens++
+			case *ir.CallStmt:
+				if s.Func == "count" {
+					counts++
+				}
+			}
+			for _, n := range nestedBlocks(s) {
+				walk(n)
+			}
+		}
+	}
+	for _, q := range []string{"data.p.x", "data.p.y"} {
+		lens, counts = 0, 0
+		p := planOf(t, q, mods, map[string]any{})
+		for _, f := range p.Funcs.Funcs {
+			for _, b := range f.Blocks {
+				walk(b)
+			}
+		}
+		switch {
+		case q == "data.p.x" && (counts != 1 || lens != 0):
+			t.Errorf("%s: %d count calls and %d LenStmts, want the builtin alone", q, counts, lens)
+		case q == "data.p.y" && lens == 0:
+			t.Errorf("%s: no LenStmt for the array it unifies", q)
+		}
+	}
+}
+
+// unknownStmt is a statement kind the evaluator does not know (a future planner's).
+type unknownStmt struct{ ir.NopStmt }
+
+// unknownVal is an operand kind it does not know.
+type unknownVal struct{ ir.Bool }
+
+// What the evaluator does not know is refused when the plan is compiled, deep in a func or
+// never reached, so that the Engine falls back to topdown before any decision.
+func TestPrepareRefusesWhatItDoesNotKnow(t *testing.T) {
+	unreached := func(s ir.Stmt) *ir.Policy {
+		return &ir.Policy{
+			Static: &ir.Static{Strings: []*ir.StringConst{{Value: "x"}}},
+			Plans: &ir.Plans{Plans: []*ir.Plan{{Name: "p", Blocks: []*ir.Block{{Stmts: []ir.Stmt{
+				&ir.BreakStmt{Index: 0},
+				&ir.CallStmt{Func: "f", Args: []ir.Operand{{Value: ir.Local(0)}, {Value: ir.Local(1)}}, Result: 2},
+			}}}}}},
+			Funcs: &ir.Funcs{Funcs: []*ir.Func{{Name: "f", Params: []ir.Local{0, 1}, Return: 2, Blocks: []*ir.Block{
+				{Stmts: []ir.Stmt{&ir.NotStmt{Block: &ir.Block{Stmts: []ir.Stmt{s}}}}},
+			}}}},
+		}
+	}
+	for name, s := range map[string]ir.Stmt{
+		"statement":       &unknownStmt{},
+		"operand":         &ir.AssignVarStmt{Source: ir.Operand{Value: unknownVal{}}, Target: 3},
+		"dynamic call":    &ir.CallDynamicStmt{Args: []ir.Local{0, 1}, Result: 3},
+		"unknown func":    &ir.CallStmt{Func: "g", Result: 3},
+		"string constant": &ir.DotStmt{Source: ir.Operand{Value: ir.Local(0)}, Key: ir.Operand{Value: ir.StringIndex(7)}, Target: 3},
+		"arity":           &ir.CallStmt{Func: "f", Args: []ir.Operand{{Value: ir.Local(0)}}, Result: 3},
+	} {
+		if _, err := Prepare(unreached(s)); err == nil {
+			t.Errorf("%s: Prepare accepted it", name)
+		}
+	}
+	if _, err := Prepare(unreached(&ir.NopStmt{})); err != nil {
+		t.Errorf("a known statement: %v", err)
 	}
 }
