@@ -25,10 +25,17 @@ const maxJSONDepth = 32
 // registration's CPU. Strings with escapes are unquoted by encoding/json itself, so their
 // meaning is the standard library's.
 func decodeObject(data []byte) (map[string]any, error) {
+	return decodeObjectText(data, string(data))
+}
+
+// decodeObjectText is decodeObject of data, whose bytes text holds too: the strings of the
+// result without escapes are substrings of text, not copies of their own (one allocation per
+// object instead of one per member name and per string).
+func decodeObjectText(data []byte, text string) (map[string]any, error) {
 	if !utf8.Valid(data) {
 		return nil, errors.New("not valid UTF-8")
 	}
-	p := jsonParser{data: data}
+	p := jsonParser{data: data, text: text}
 	p.skipSpace()
 	if p.pos >= len(p.data) || p.data[p.pos] != '{' {
 		return nil, fmt.Errorf("not a JSON object (starts with %s)", p.describe())
@@ -47,7 +54,17 @@ func decodeObject(data []byte) (map[string]any, error) {
 
 type jsonParser struct {
 	data []byte
+	// text is data as a string, or "" for a parser that copies every string it returns.
+	text string
 	pos  int
+}
+
+// slice is data[i:j] as a string: a substring of text where it is set.
+func (p *jsonParser) slice(i, j int) string {
+	if len(p.text) == len(p.data) {
+		return p.text[i:j]
+	}
+	return string(p.data[i:j])
 }
 
 func (p *jsonParser) skipSpace() {
@@ -215,7 +232,7 @@ func (p *jsonParser) str() (string, error) {
 		case c == '"':
 			p.pos++
 			if !escaped {
-				return string(p.data[start+1 : p.pos-1]), nil
+				return p.slice(start+1, p.pos-1), nil
 			}
 			var s string
 			if err := json.Unmarshal(p.data[start:p.pos], &s); err != nil {
@@ -269,7 +286,7 @@ func (p *jsonParser) number() (json.Number, error) {
 			return "", p.errorf("invalid number")
 		}
 	}
-	return json.Number(p.data[start:p.pos]), nil
+	return json.Number(p.slice(start, p.pos)), nil
 }
 
 // SkipPlainString returns the index of the first byte of b at or after i that may end or
