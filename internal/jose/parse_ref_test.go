@@ -214,6 +214,13 @@ func TestVerifierGivenRawKeyAgrees(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// A private key is reduced to a public one, and a public key is used as it is.
+			if private, err := jwk.IsPrivateKey(pub); err != nil || private {
+				t.Fatalf("usableKey of a private key: private %v, %v", private, err)
+			}
+			if again, err := usableKey(pub, "k", c.alg); err != nil || again != pub {
+				t.Fatalf("usableKey of a public key: %v, %v", again, err)
+			}
 			var raw any
 			if err := pub.Raw(&raw); err != nil {
 				t.Fatal(err)

@@ -152,9 +152,13 @@ func usableKey(key jwk.Key, kid string, alg jwa.SignatureAlgorithm) (jwk.Key, er
 	if ka := key.Algorithm(); ka != nil && ka.String() != "" && ka.String() != alg.String() {
 		return nil, fmt.Errorf("%w: key %q is for alg %q, token uses %q", ErrKeyNotUsable, kid, ka.String(), alg)
 	}
-	pub, err := jwk.PublicKeyOf(key)
-	if err != nil {
-		return nil, fmt.Errorf("%w: key %q: %v", ErrKeyNotUsable, kid, err)
+	// A public key is its own public half (PublicKeyOf would copy it, field by field, on every
+	// verification); anything else is reduced to its public key.
+	pub := key
+	if private, err := jwk.IsPrivateKey(key); err != nil || private {
+		if pub, err = jwk.PublicKeyOf(key); err != nil {
+			return nil, fmt.Errorf("%w: key %q: %v", ErrKeyNotUsable, kid, err)
+		}
 	}
 
 	switch {
