@@ -183,7 +183,7 @@ type Registry interface {
 	Denied(ctx context.Context, orgID, softwareID string) (Denial, error)
 }
 
-// ReadOnly is the Registry view of a store.
+// ReadOnly is the Registry view of a store (ForCall is the one a DCR call gets).
 func ReadOnly(s Store) Registry { return registryView{s: s} }
 
 // registryView hides the store's writes: it is not a Store, so no type assertion gets them back.
