@@ -2,6 +2,7 @@ package obprofile
 
 import (
 	"encoding/json"
+	"maps"
 	"reflect"
 	"slices"
 	"sort"
@@ -194,4 +195,33 @@ func FuzzApplyCompletedConfig(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body string, which int) {
 		sameApply(t, cfgs[uint(which)%uint(len(cfgs))], body, Input{SSA: newSSA(), ClientCert: cert})
 	})
+}
+
+// TestCompleteChecksEveryDefault: a completed config with any one field zeroed is complete
+// only if SetDefaults leaves that field zero, so a default added to SetDefaults and forgotten
+// in complete fails here instead of being skipped by Apply.
+func TestCompleteChecksEveryDefault(t *testing.T) {
+	var full Config
+	full.SetDefaults()
+	typ := reflect.TypeOf(full)
+	for i := range typ.NumField() {
+		c := full
+		c.RoleScopes = maps.Clone(full.RoleScopes)
+		reflect.ValueOf(&c).Elem().Field(i).SetZero()
+		again := c
+		again.SetDefaults()
+		defaulted := !reflect.ValueOf(again).Field(i).IsZero()
+		if c.complete() && defaulted {
+			t.Errorf("complete() holds without %s, which SetDefaults fills", typ.Field(i).Name)
+		}
+	}
+	// A default role missing from RoleScopes is a default too.
+	for _, role := range defaultRoles {
+		c := full
+		c.RoleScopes = maps.Clone(full.RoleScopes)
+		delete(c.RoleScopes, role)
+		if c.complete() {
+			t.Errorf("complete() holds without the role %s", role)
+		}
+	}
 }
