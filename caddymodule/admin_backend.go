@@ -56,7 +56,10 @@ func (o *operatorRoute) sawHost(host string) {
 		return
 	}
 	if cur := o.lastHost.Load(); cur == nil || *cur != host {
-		o.lastHost.Store(&host)
+		// A copy of its own: taking &host would move every call's host to the heap, changed
+		// or not.
+		last := host
+		o.lastHost.Store(&last)
 	}
 }
 

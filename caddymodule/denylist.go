@@ -14,8 +14,9 @@ import (
 // with the same error (policies/struck_off.rego, from input.denied), so that a policy author
 // sees it and `caddy dcr policy eval` explains it; this check keeps the refusal when the
 // default policy is off or a custom policy ignores input.denied: lifting the entry is the
-// only way back, no policy can allow a struck-off TPP.
-func (h *Handler) refuseStruckOff(ctx context.Context, x *dcr.Exchange) error {
+// only way back, no policy can allow a struck-off TPP. The entries are the call's registry's:
+// what the policy read for input.denied, not read again.
+func (h *Handler) refuseStruckOff(ctx context.Context, x *dcr.Exchange, reg *dcr.CallRegistry) error {
 	if x.Operation != dcr.OpRegister && x.Operation != dcr.OpUpdate {
 		return nil
 	}
@@ -23,7 +24,7 @@ func (h *Handler) refuseStruckOff(ctx context.Context, x *dcr.Exchange) error {
 	if org == "" && software == "" {
 		return nil
 	}
-	entries, err := h.store.Denials(ctx, org, software)
+	entries, err := reg.Denials(ctx, org, software)
 	if err != nil {
 		return h.storeError(err)
 	}

@@ -92,7 +92,7 @@ func (h *Handler) run(x *dcr.Exchange, next caddyhttp.Handler, raw *pooledBody) 
 			return 0, nil, err
 		}
 	}
-	reg := dcr.ReadOnly(h.store)
+	reg := dcr.ForCall(h.store)
 	var pending dcr.Pending
 	// The cheap refusals first (a replayed jti costs a look-up), then the bound on
 	// concurrent calls, then the cryptography.
@@ -112,7 +112,7 @@ func (h *Handler) run(x *dcr.Exchange, next caddyhttp.Handler, raw *pooledBody) 
 	if x.Operation == dcr.OpRead {
 		return http.StatusOK, registrationResponse(x.Existing, nil, x.EndpointURL), nil
 	}
-	if err := h.refuseStruckOff(ctx, x); err != nil {
+	if err := h.refuseStruckOff(ctx, x, reg); err != nil {
 		return 0, nil, err
 	}
 

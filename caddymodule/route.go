@@ -57,7 +57,7 @@ func (h *Handler) route(r *http.Request) (dcrRoute, bool) {
 	base := pathSegments(h.Endpoint)
 	// The matcher took the path, so it starts with the endpoint; should a spelling ever
 	// make the two disagree, the request is refused rather than passed on.
-	if len(segs) < len(base) || strings.ToLower(strings.Join(segs[:len(base)], "/")) != strings.ToLower(strings.Join(base, "/")) {
+	if len(segs) < len(base) || !sameSegments(segs[:len(base)], base) {
 		return dcrRoute{refusal: h.notADCRPath()}, true
 	}
 	rest := segs[len(base):]
@@ -98,6 +98,21 @@ func (h *Handler) matchesEndpoint(r *http.Request) bool {
 // Replacer is safe for concurrent use; one per request was a tenth of the allocations of a
 // replay refused in-process.
 var noRequestReplacer = caddy.NewReplacer()
+
+// sameSegments reports whether a and b are the same segments but for case: what comparing
+// their lower-cased joins would say (no segment holds a '/', and no rune lowers to one), without
+// making the joins.
+func sameSegments(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] && strings.ToLower(a[i]) != strings.ToLower(b[i]) {
+			return false
+		}
+	}
+	return true
+}
 
 // pathSegments splits a cleaned path into its segments, ignoring the leading and a trailing
 // slash ("/register/abc/" → register, abc).

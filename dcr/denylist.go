@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 )
@@ -169,4 +170,48 @@ func MatchDenials(entries []DenyEntry, orgID, softwareID string) []DenyEntry {
 		}
 	}
 	return out
+}
+
+// CallRegistry is the Registry of one call: a store's read-only view (ReadOnly) that reads the
+// deny list entries of an org_id and software_id once. A registration asks twice (the policy's
+// input.denied through Denied, then the handler's strike-off check through Denials), one look-up
+// at the store is enough: both ask within the call, and a strike-off recorded between the two
+// would not be atomic with the commit either. Errors are not kept, so a read that failed is
+// tried again. Make one per call; it is safe for concurrent use.
+type CallRegistry struct {
+	registryView
+	mu   sync.Mutex
+	read *denialsRead // the last successful read
+}
+
+type denialsRead struct {
+	org, software string
+	entries       []DenyEntry
+}
+
+// ForCall is the CallRegistry of one call on s.
+func ForCall(s Store) *CallRegistry { return &CallRegistry{registryView: registryView{s: s}} }
+
+// Denials returns the store's Denials for orgID and softwareID, read at most once per call.
+func (r *CallRegistry) Denials(ctx context.Context, orgID, softwareID string) ([]DenyEntry, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if d := r.read; d != nil && d.org == orgID && d.software == softwareID {
+		return d.entries, nil
+	}
+	entries, err := r.s.Denials(ctx, orgID, softwareID)
+	if err != nil {
+		return nil, err
+	}
+	r.read = &denialsRead{org: orgID, software: softwareID, entries: entries}
+	return entries, nil
+}
+
+// Denied is Registry.Denied through Denials.
+func (r *CallRegistry) Denied(ctx context.Context, orgID, softwareID string) (Denial, error) {
+	entries, err := r.Denials(ctx, orgID, softwareID)
+	if err != nil {
+		return Denial{}, err
+	}
+	return DenialOf(entries), nil
 }

@@ -183,7 +183,7 @@ type Registry interface {
 	Denied(ctx context.Context, orgID, softwareID string) (Denial, error)
 }
 
-// ReadOnly is the Registry view of a store.
+// ReadOnly is the Registry view of a store (ForCall is the one a DCR call gets).
 func ReadOnly(s Store) Registry { return registryView{s: s} }
 
 // registryView hides the store's writes: it is not a Store, so no type assertion gets them back.
@@ -306,8 +306,10 @@ type Pending struct {
 // in x, the rest in pending. observe, if set, is told how long each step took.
 func (p *Pipeline) Run(ctx context.Context, ph Phase, x *Exchange, reg Registry, pending *Pending, observe func(step string, start time.Time)) error {
 	steps := p.byPhase[ph]
-	results := make([]Result, len(steps))
-	for i, s := range steps {
+	// A phase has a step or two: their results stay on the stack.
+	var buf [4]Result
+	results := buf[:0]
+	for _, s := range steps {
 		start := time.Now()
 		r, err := s.Protect(ctx, x, reg)
 		if observe != nil {
@@ -316,7 +318,7 @@ func (p *Pipeline) Run(ctx context.Context, ph Phase, x *Exchange, reg Registry,
 		if err != nil {
 			return err
 		}
-		results[i] = r
+		results = append(results, r)
 	}
 	return record(ph, steps, results, x, pending)
 }
@@ -325,45 +327,77 @@ func (p *Pipeline) Run(ctx context.Context, ph Phase, x *Exchange, reg Registry,
 // phase does not own, or one another protection returned too.
 var errMisplaced = errors.New("dcr: a protection returned a result its phase does not own")
 
+// resultField is one of the verified fields of a Result, each owned by one phase.
+type resultField int
+
+const (
+	fieldAccessTokenClaims resultField = iota
+	fieldSoftwareStatement
+	fieldRequestClaims
+	fieldSigningKey
+	fieldMetadata
+	numResultFields
+)
+
+// resultFields name each verified field (for errors) and the phase that owns it.
+var resultFields = [numResultFields]struct {
+	name  string
+	owner Phase
+}{
+	fieldAccessTokenClaims: {"access token claims", PhaseAuthenticate},
+	fieldSoftwareStatement: {"a software statement", PhaseVerifyStatement},
+	fieldRequestClaims:     {"request claims", PhaseVerifyRequest},
+	fieldSigningKey:        {"the signing key", PhaseVerifyRequest},
+	fieldMetadata:          {"metadata", PhaseProfile},
+}
+
+// present reports which verified fields r returns.
+func (r *Result) present() [numResultFields]bool {
+	return [numResultFields]bool{
+		fieldAccessTokenClaims: r.AccessTokenClaims != nil,
+		fieldSoftwareStatement: r.SoftwareStatement != nil,
+		fieldRequestClaims:     r.RequestClaims != nil || r.RequestKeyID != "",
+		fieldSigningKey:        r.SigningKey != nil,
+		fieldMetadata:          r.Metadata != nil || r.MetadataNames != nil,
+	}
+}
+
+// set copies field f of r into x.
+func (r *Result) set(f resultField, x *Exchange) {
+	switch f {
+	case fieldAccessTokenClaims:
+		x.AccessTokenClaims = r.AccessTokenClaims
+	case fieldSoftwareStatement:
+		x.SoftwareStatement = r.SoftwareStatement
+	case fieldRequestClaims:
+		x.RequestClaims, x.RequestKeyID = r.RequestClaims, r.RequestKeyID
+	case fieldSigningKey:
+		x.SigningKey = r.SigningKey
+	case fieldMetadata:
+		x.Metadata, x.MetadataNames = r.Metadata, r.MetadataNames
+	}
+}
+
 // record copies the results of one phase into x and pending.
 func record(ph Phase, steps []Step, results []Result, x *Exchange, pending *Pending) error {
-	setBy := map[string]string{}
+	var setBy [numResultFields]string // the step that returned each field
 	var overrides map[string]any
-	claim := func(step, field string, owner Phase, present bool) (bool, error) {
-		if !present {
-			return false, nil
-		}
-		if owner != ph {
-			return false, fmt.Errorf("%w: %s returned %s in phase %s (it belongs to %s)", errMisplaced, step, field, ph, owner)
-		}
-		if prev := setBy[field]; prev != "" {
-			return false, fmt.Errorf("%w: %s and %s both returned %s", errMisplaced, prev, step, field)
-		}
-		setBy[field] = step
-		return true, nil
-	}
-	for i, r := range results {
+	for i := range results {
+		r := &results[i]
 		name := steps[i].Name
-		fields := []struct {
-			field   string
-			owner   Phase
-			present bool
-			set     func()
-		}{
-			{"access token claims", PhaseAuthenticate, r.AccessTokenClaims != nil, func() { x.AccessTokenClaims = r.AccessTokenClaims }},
-			{"a software statement", PhaseVerifyStatement, r.SoftwareStatement != nil, func() { x.SoftwareStatement = r.SoftwareStatement }},
-			{"request claims", PhaseVerifyRequest, r.RequestClaims != nil || r.RequestKeyID != "", func() { x.RequestClaims, x.RequestKeyID = r.RequestClaims, r.RequestKeyID }},
-			{"the signing key", PhaseVerifyRequest, r.SigningKey != nil, func() { x.SigningKey = r.SigningKey }},
-			{"metadata", PhaseProfile, r.Metadata != nil || r.MetadataNames != nil, func() { x.Metadata, x.MetadataNames = r.Metadata, r.MetadataNames }},
-		}
-		for _, f := range fields {
-			ok, err := claim(name, f.field, f.owner, f.present)
-			if err != nil {
-				return err
+		for f, ok := range r.present() {
+			if !ok {
+				continue
 			}
-			if ok {
-				f.set()
+			field := resultFields[f]
+			if field.owner != ph {
+				return fmt.Errorf("%w: %s returned %s in phase %s (it belongs to %s)", errMisplaced, name, field.name, ph, field.owner)
 			}
+			if prev := setBy[f]; prev != "" {
+				return fmt.Errorf("%w: %s and %s both returned %s", errMisplaced, prev, name, field.name)
+			}
+			setBy[f] = name
+			r.set(resultField(f), x)
 		}
 		// Votes are many by nature: every authenticating step may vote.
 		if r.Vote != (Vote{}) {

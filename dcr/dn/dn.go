@@ -157,7 +157,15 @@ func FromCertificate(c *x509.Certificate) Name {
 // MatchCertificate parses s and reports whether it is Equal to the subject of c. A parse error
 // or a nil certificate is returned as an error (never as a plain mismatch) so that callers can
 // tell the client what is wrong.
+//
+// A TPP sends the same DN with every request from the same certificate: the comparison keys of
+// a parsed certificate's subject, and the last DN string found to match it, are kept (see
+// subjectMatches), so that the usual call parses nothing.
 func MatchCertificate(s string, c *x509.Certificate) (bool, error) {
+	cached, ok := subjectMatches.get(c)
+	if ok && cached.matched != "" && cached.matched == s {
+		return true, nil
+	}
 	n, err := Parse(s)
 	if err != nil {
 		return false, err
@@ -165,7 +173,17 @@ func MatchCertificate(s string, c *x509.Certificate) (bool, error) {
 	if c == nil {
 		return false, errors.New("dn: no certificate to match against")
 	}
-	return Equal(n, FromCertificate(c)), nil
+	if !ok {
+		cached = subjectMatch{keys: FromCertificate(c).keys()}
+	}
+	match := equalKeys(n.keys(), cached.keys)
+	if match {
+		cached.matched = strings.Clone(s) // s may be a slice of a whole request
+	}
+	if match || !ok {
+		subjectMatches.put(c, cached)
+	}
+	return match, nil
 }
 
 // Equal reports whether a and b name the same entity: the same multiset of (type, value)
@@ -174,7 +192,13 @@ func Equal(a, b Name) bool {
 	if len(a) != len(b) {
 		return false
 	}
-	ka, kb := a.keys(), b.keys()
+	return equalKeys(a.keys(), b.keys())
+}
+
+func equalKeys(ka, kb []string) bool {
+	if len(ka) != len(kb) {
+		return false
+	}
 	for i := range ka {
 		if ka[i] != kb[i] {
 			return false
@@ -183,15 +207,22 @@ func Equal(a, b Name) bool {
 	return true
 }
 
-// keys returns the sorted comparison keys of n's attributes.
+// keys returns the sorted comparison keys of n's attributes: the canonical type, a NUL and the
+// value as normalizeValue makes it, each built in one allocation.
 func (n Name) keys() []string {
 	keys := make([]string, len(n))
+	var b strings.Builder
 	for i, a := range n {
 		t := a.Type
 		if c, err := canonicalType(t); err == nil {
 			t = c
 		}
-		keys[i] = t + "\x00" + normalizeValue(a.Value)
+		b.Grow(len(t) + 1 + len(a.Value))
+		b.WriteString(t)
+		b.WriteByte(0)
+		writeNormalized(&b, a.Value)
+		keys[i] = b.String()
+		b = strings.Builder{}
 	}
 	sort.Strings(keys)
 	return keys
@@ -200,18 +231,42 @@ func (n Name) keys() []string {
 // normalizeValue implements the comparison half of X.520 caseIgnoreMatch: white space trimmed
 // and collapsed, and every rune replaced by a fixed member of its simple case-folding orbit.
 func normalizeValue(v string) string {
-	v = strings.Join(strings.Fields(v), " ")
 	var b strings.Builder
 	b.Grow(len(v))
-	for _, r := range v {
-		b.WriteRune(foldRune(r))
-	}
+	writeNormalized(&b, v)
 	return b.String()
 }
 
+// writeNormalized writes normalizeValue(v): the fields of v (strings.Fields) joined by single
+// spaces, every rune folded.
+func writeNormalized(b *strings.Builder, v string) {
+	first := true
+	for f := range strings.FieldsSeq(v) {
+		if !first {
+			b.WriteByte(' ')
+		}
+		first = false
+		for _, r := range f {
+			b.WriteRune(foldRune(r))
+		}
+	}
+}
+
 // foldRune maps r to the smallest rune of its case-folding orbit, so that two runes are
-// EqualFold exactly when they fold to the same rune.
+// EqualFold exactly when they fold to the same rune. In ASCII that is the upper-case letter
+// (the orbits of k and s hold K and ſ, above it) and every other character itself.
 func foldRune(r rune) rune {
+	if r < utf8.RuneSelf {
+		if 'a' <= r && r <= 'z' {
+			return r - ('a' - 'A')
+		}
+		return r
+	}
+	return foldOrbit(r)
+}
+
+// foldOrbit is foldRune by walking r's orbit (unicode.SimpleFold).
+func foldOrbit(r rune) rune {
 	m := r
 	for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
 		if f < m {

@@ -40,6 +40,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"unicode/utf8"
 )
 
 // Names used by the profile.
@@ -143,6 +144,33 @@ func (c *Config) SetDefaults() {
 	if c.MaxRedirectURILength == 0 {
 		c.MaxRedirectURILength = 256
 	}
+}
+
+// defaultRoles are the roles of DefaultRoleScopes.
+var defaultRoles = []string{"AISP", "PISP", "CBPII"}
+
+// complete reports whether c is as SetDefaults leaves it: every field set and every default
+// role named in RoleScopes, so that SetDefaults would change nothing but the identity of the
+// RoleScopes map (Apply then uses c as it is).
+func (c *Config) complete() bool {
+	if len(c.AuthMethods) == 0 || len(c.SigningAlgs) == 0 || len(c.GrantTypes) == 0 || len(c.ResponseTypes) == 0 ||
+		len(c.DefaultResponseTypes) == 0 || len(c.ApplicationTypes) == 0 || len(c.Scopes) == 0 ||
+		len(c.AlwaysAllowedScopes) == 0 || c.RequireIDTokenSignedResponseAlg == nil || c.MaxRedirectURILength == 0 {
+		return false
+	}
+	for _, d := range defaultRoles {
+		named := false
+		for r := range c.RoleScopes {
+			if strings.EqualFold(r, d) {
+				named = true
+				break
+			}
+		}
+		if !named {
+			return false
+		}
+	}
+	return true
 }
 
 // mergeRoleScopes returns a new map with the roles of set and every role of defaults that set
@@ -276,7 +304,39 @@ func normalizeResponseTypes(rts []string) []string {
 }
 
 func normalizeResponseType(rt string) string {
+	if isNormalResponseType(rt) {
+		return rt
+	}
 	f := strings.Fields(rt)
 	sort.Strings(f)
 	return strings.Join(f, " ")
+}
+
+// isNormalResponseType reports whether rt is already what normalizeResponseType makes of it:
+// ASCII tokens in sorted order, separated by single spaces, none before or after them (the
+// case of every configured value and of what clients send).
+func isNormalResponseType(rt string) bool {
+	prev, start := "", 0
+	for i := 0; i <= len(rt); i++ {
+		if i < len(rt) {
+			c := rt[i]
+			if c >= utf8.RuneSelf || (c != ' ' && asciiSpace(c)) {
+				return false
+			}
+			if c != ' ' {
+				continue
+			}
+		}
+		tok := rt[start:i]
+		if tok == "" || (start > 0 && tok < prev) {
+			return false
+		}
+		prev, start = tok, i+1
+	}
+	return true
+}
+
+// asciiSpace is unicode.IsSpace of an ASCII byte, as strings.Fields reads it.
+func asciiSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'
 }

@@ -55,11 +55,16 @@ var Rules = []Rule{
 // and null values, checked and normalized by every rule in Rules. cfg may be nil (the
 // defaults); it is not modified. The first rejection is returned.
 func Apply(cfg *Config, in Input) (map[string]any, *dcr.Error) {
-	var c Config
-	if cfg != nil {
-		c = *cfg
+	c := cfg
+	if c == nil || !c.complete() {
+		// The handler's profile was completed at provision; anything else is completed here,
+		// in a copy.
+		c = new(Config)
+		if cfg != nil {
+			*c = *cfg
+		}
+		c.SetDefaults()
 	}
-	c.SetDefaults()
 	if in.SSA == nil {
 		// A pipeline that calls Apply before the SSA is verified is misconfigured.
 		return nil, &dcr.Error{Status: http.StatusInternalServerError, Code: dcr.CodeServerError,
@@ -73,7 +78,7 @@ func Apply(cfg *Config, in Input) (map[string]any, *dcr.Error) {
 		md[k] = v
 	}
 	for _, r := range Rules {
-		if err := r.Check(&c, in, md); err != nil {
+		if err := r.Check(c, in, md); err != nil {
 			return nil, err
 		}
 	}
@@ -222,15 +227,13 @@ func CheckGrantTypes(cfg *Config, _ Input, md map[string]any) *dcr.Error {
 	if len(gts) == 0 {
 		return dcr.BadMetadata("%s must not be empty", name)
 	}
-	seen := make(map[string]bool, len(gts))
 	for i, gt := range gts {
 		if !slices.Contains(cfg.GrantTypes, gt) {
 			return dcr.BadMetadata("%s[%d] %s is not supported (supported: %s)", name, i, quote(gt), strings.Join(cfg.GrantTypes, ", "))
 		}
-		if seen[gt] {
+		if slices.Contains(gts[:i], gt) {
 			return dcr.BadMetadata("%s[%d] %s is listed twice", name, i, quote(gt))
 		}
-		seen[gt] = true
 	}
 	md[name] = slices.Clone(gts)
 	return nil
@@ -434,22 +437,29 @@ func CheckScope(cfg *Config, in Input, md map[string]any) *dcr.Error {
 // allowedScopes returns the sorted scopes of cfg.Scopes that roles (matched case-insensitively)
 // or cfg.AlwaysAllowedScopes allow.
 func allowedScopes(cfg *Config, roles []string) []string {
-	ok := make(map[string]bool)
-	for _, s := range cfg.AlwaysAllowedScopes {
-		ok[s] = true
-	}
+	var held [8][]string // the scopes of the roles held: a role or two
+	granted := held[:0]
 	for role, scopes := range cfg.RoleScopes {
 		for _, r := range roles {
 			if strings.EqualFold(role, r) {
-				for _, s := range scopes {
-					ok[s] = true
-				}
+				granted = append(granted, scopes)
+				break
 			}
 		}
 	}
 	var out []string
 	for _, s := range cfg.Scopes {
-		if ok[s] && !slices.Contains(out, s) {
+		if slices.Contains(out, s) {
+			continue
+		}
+		ok := slices.Contains(cfg.AlwaysAllowedScopes, s)
+		for _, g := range granted {
+			if ok {
+				break
+			}
+			ok = slices.Contains(g, s)
+		}
+		if ok {
 			out = append(out, s)
 		}
 	}

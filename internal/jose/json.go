@@ -1,6 +1,7 @@
 package jose
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,10 @@ import (
 // maxJSONDepth bounds nesting in header and payload. Real software statements nest two
 // or three levels; the bound keeps hostile input from costing deep recursion.
 const maxJSONDepth = 32
+
+// maxObjectHint bounds the room the top object of a text is made with (a software statement
+// has about 30 members).
+const maxObjectHint = 64
 
 // decodeObject decodes data, which must be exactly one JSON object, into a map.
 //
@@ -25,16 +30,26 @@ const maxJSONDepth = 32
 // registration's CPU. Strings with escapes are unquoted by encoding/json itself, so their
 // meaning is the standard library's.
 func decodeObject(data []byte) (map[string]any, error) {
+	return decodeObjectText(data, string(data))
+}
+
+// decodeObjectText is decodeObject of data, whose bytes text holds too: the strings of the
+// result without escapes are substrings of text, not copies of their own (one allocation per
+// object instead of one per member name and per string).
+func decodeObjectText(data []byte, text string) (map[string]any, error) {
 	if !utf8.Valid(data) {
 		return nil, errors.New("not valid UTF-8")
 	}
-	p := jsonParser{data: data}
+	p := jsonParser{data: data, text: text}
 	p.skipSpace()
 	if p.pos >= len(p.data) || p.data[p.pos] != '{' {
 		return nil, fmt.Errorf("not a JSON object (starts with %s)", p.describe())
 	}
 	p.pos++
-	obj, err := p.object(1)
+	// The top object is made with room for every member name of the text (nested ones too: a
+	// hint), so that it is not grown two or three times on the way; at most maxObjectHint, so
+	// that a text of quotes and colons in strings cannot make it allocate a huge map.
+	obj, err := p.object(1, min(bytes.Count(data, []byte(`":`)), maxObjectHint))
 	if err != nil {
 		return nil, err
 	}
@@ -47,7 +62,17 @@ func decodeObject(data []byte) (map[string]any, error) {
 
 type jsonParser struct {
 	data []byte
+	// text is data as a string, or "" for a parser that copies every string it returns.
+	text string
 	pos  int
+}
+
+// slice is data[i:j] as a string: a substring of text where it is set.
+func (p *jsonParser) slice(i, j int) string {
+	if len(p.text) == len(p.data) {
+		return p.text[i:j]
+	}
+	return string(p.data[i:j])
 }
 
 func (p *jsonParser) skipSpace() {
@@ -86,9 +111,10 @@ func (p *jsonParser) errorf(format string, args ...any) error {
 	return fmt.Errorf("not JSON: "+format+" at offset %d", append(args, p.pos)...)
 }
 
-// object reads members after the opening '{' up to and including the closing '}'.
-func (p *jsonParser) object(depth int) (map[string]any, error) {
-	obj := make(map[string]any)
+// object reads members after the opening '{' up to and including the closing '}', into a map
+// made with room for hint members.
+func (p *jsonParser) object(depth, hint int) (map[string]any, error) {
+	obj := make(map[string]any, hint)
 	p.skipSpace()
 	if p.pos < len(p.data) && p.data[p.pos] == '}' {
 		p.pos++
@@ -144,7 +170,7 @@ func (p *jsonParser) value(depth int) (any, error) {
 		}
 		p.pos++
 		if c == '{' {
-			return p.object(depth + 1)
+			return p.object(depth+1, 0)
 		}
 		return p.array(depth + 1)
 	case c == '"':
@@ -164,12 +190,13 @@ func (p *jsonParser) value(depth int) (any, error) {
 
 // array reads the elements after the opening '[' up to and including the closing ']'.
 func (p *jsonParser) array(depth int) ([]any, error) {
-	arr := []any{}
 	p.skipSpace()
 	if p.pos < len(p.data) && p.data[p.pos] == ']' {
 		p.pos++
-		return arr, nil
+		return []any{}, nil
 	}
+	arr := make([]any, 0, 4) // the arrays of a token are short: one allocation, not three
+
 	for {
 		v, err := p.value(depth)
 		if err != nil {
@@ -215,7 +242,7 @@ func (p *jsonParser) str() (string, error) {
 		case c == '"':
 			p.pos++
 			if !escaped {
-				return string(p.data[start+1 : p.pos-1]), nil
+				return p.slice(start+1, p.pos-1), nil
 			}
 			var s string
 			if err := json.Unmarshal(p.data[start:p.pos], &s); err != nil {
@@ -269,7 +296,7 @@ func (p *jsonParser) number() (json.Number, error) {
 			return "", p.errorf("invalid number")
 		}
 	}
-	return json.Number(p.data[start:p.pos]), nil
+	return json.Number(p.slice(start, p.pos)), nil
 }
 
 // SkipPlainString returns the index of the first byte of b at or after i that may end or

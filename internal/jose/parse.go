@@ -13,10 +13,9 @@ var b64 = base64.RawURLEncoding.Strict()
 
 // compactParts is a syntactically checked compact JWS.
 type compactParts struct {
-	header  Header
-	claims  map[string]any
-	payload []byte // decoded payload bytes, compared with what jwx verified
-	sig     []byte // decoded signature
+	header Header
+	claims map[string]any
+	sig    []byte // decoded signature
 	// signingInput is header.payload exactly as sent: RFC 7515 §5.2 verifies these bytes, not
 	// a re-encoding of the decoded header (which loses whitespace around the JSON object).
 	signingInput []byte
@@ -60,6 +59,21 @@ func (p *Parsed) Header() Header { return p.parts.header }
 func (p *Parsed) Claims() map[string]any { return p.parts.claims }
 
 func parseCompact(token []byte) (*compactParts, error) {
+	// The byte-by-byte check of the alphabet is skipped first: the strict base64url decoding
+	// of the three parts refuses every other byte but '\r' and '\n' (which it ignores), so a
+	// token without those that decodes is one the check passes. A token refused that way is
+	// parsed again with the check, which gives the error it gave before anything else.
+	if bytes.IndexByte(token, '\n') < 0 && bytes.IndexByte(token, '\r') < 0 {
+		if p, err := parseParts(token, false); err == nil {
+			return p, nil
+		}
+	}
+	return parseParts(token, true)
+}
+
+// parseParts is parseCompact, checking every byte of token against the compact alphabet first
+// where checkAlphabet is set.
+func parseParts(token []byte, checkAlphabet bool) (*compactParts, error) {
 	if len(token) == 0 {
 		return nil, fmt.Errorf("%w: empty token", ErrMalformed)
 	}
@@ -69,17 +83,19 @@ func parseCompact(token []byte) (*compactParts, error) {
 	if token[0] == '{' {
 		return nil, fmt.Errorf("%w: JSON serialization is not accepted, only compact serialization", ErrMalformed)
 	}
-	for i, c := range token {
-		if compactChars[c] {
-			continue
-		}
-		switch c {
-		case ' ', '\t', '\r', '\n':
-			return nil, fmt.Errorf("%w: whitespace at byte %d", ErrMalformed, i)
-		case '=':
-			return nil, fmt.Errorf("%w: base64 padding '=' at byte %d (base64url must be unpadded)", ErrMalformed, i)
-		default:
-			return nil, fmt.Errorf("%w: character %q at byte %d is not base64url", ErrMalformed, c, i)
+	if checkAlphabet {
+		for i, c := range token {
+			if compactChars[c] {
+				continue
+			}
+			switch c {
+			case ' ', '\t', '\r', '\n':
+				return nil, fmt.Errorf("%w: whitespace at byte %d", ErrMalformed, i)
+			case '=':
+				return nil, fmt.Errorf("%w: base64 padding '=' at byte %d (base64url must be unpadded)", ErrMalformed, i)
+			default:
+				return nil, fmt.Errorf("%w: character %q at byte %d is not base64url", ErrMalformed, c, i)
+			}
 		}
 	}
 	if n := bytes.Count(token, []byte{'.'}) + 1; n != 3 {
@@ -95,11 +111,18 @@ func parseCompact(token []byte) (*compactParts, error) {
 		return nil, fmt.Errorf("%w: payload is empty (detached payloads are not accepted)", ErrMalformed)
 	}
 
-	headerJSON, err := decodePart(rawHeader)
+	// The three parts are decoded into one buffer, and the two JSON texts made one string, so
+	// that every string of the header and the claims (member names and values without
+	// escapes) is a substring of it rather than an allocation of its own.
+	buf := make([]byte, b64.DecodedLen(len(rawHeader))+b64.DecodedLen(len(rawPayload))+b64.DecodedLen(len(rawSig)))
+	headerJSON, err := decodePart(buf, rawHeader)
 	if err != nil {
 		return nil, fmt.Errorf("%w: protected header: %v", ErrMalformed, err)
 	}
-	rawHdr, err := decodeObject(headerJSON)
+	rest := buf[len(headerJSON):]
+	payload, payloadErr := decodePart(rest, rawPayload)
+	text := string(buf[:len(headerJSON)+len(payload)])
+	rawHdr, err := decodeObjectText(headerJSON, text[:len(headerJSON)])
 	if err != nil {
 		return nil, fmt.Errorf("%w: protected header: %v", ErrMalformed, err)
 	}
@@ -107,19 +130,18 @@ func parseCompact(token []byte) (*compactParts, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: protected header: %v", ErrMalformed, err)
 	}
-	payload, err := decodePart(rawPayload)
+	if payloadErr != nil {
+		return nil, fmt.Errorf("%w: payload: %v", ErrMalformed, payloadErr)
+	}
+	claims, err := decodeObjectText(payload, text[len(headerJSON):])
 	if err != nil {
 		return nil, fmt.Errorf("%w: payload: %v", ErrMalformed, err)
 	}
-	claims, err := decodeObject(payload)
-	if err != nil {
-		return nil, fmt.Errorf("%w: payload: %v", ErrMalformed, err)
-	}
-	sig, err := decodePart(rawSig)
+	sig, err := decodePart(rest[len(payload):], rawSig)
 	if err != nil {
 		return nil, fmt.Errorf("%w: signature: %v", ErrMalformed, err)
 	}
-	return &compactParts{header: hdr, claims: claims, payload: payload, sig: sig, signingInput: token[:second]}, nil
+	return &compactParts{header: hdr, claims: claims, sig: sig, signingInput: token[:second]}, nil
 }
 
 // compactChars are the bytes of a compact serialization: the base64url alphabet and '.'
@@ -135,13 +157,14 @@ func isBase64URL(c byte) bool {
 	return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_'
 }
 
-func decodePart(s []byte) ([]byte, error) {
-	out := make([]byte, b64.DecodedLen(len(s)))
+// decodePart decodes s into the start of out (which has room for it) and returns the decoded
+// bytes, capped so that nothing appended to them reaches the rest of out.
+func decodePart(out, s []byte) ([]byte, error) {
 	n, err := b64.Decode(out, s)
 	if err != nil {
 		return nil, fmt.Errorf("invalid base64url: %v", err)
 	}
-	return out[:n], nil
+	return out[:n:n], nil
 }
 
 // headerFrom extracts the registered parameters this package acts on and checks their

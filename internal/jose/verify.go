@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/big"
+	"math/bits"
 	"slices"
 	"strings"
 
@@ -123,7 +123,14 @@ func (parsed *Parsed) Verify(ctx context.Context, algs []jwa.SignatureAlgorithm,
 	if err != nil {
 		return Header{}, nil, fmt.Errorf("%w: alg %q: %v", ErrAlgNotAllowed, alg, err)
 	}
-	if err := verifier.Verify(p.signingInput, p.sig, pub); err != nil {
+	// The verifier is given the crypto key the JWK holds: what it would take out of the JWK
+	// itself, after making another copy of it. A key Raw cannot read is left to the verifier,
+	// which refuses it as it always did.
+	var raw any
+	if pub.Raw(&raw) != nil {
+		raw = pub
+	}
+	if err := verifier.Verify(p.signingInput, p.sig, raw); err != nil {
 		if hint := derSignatureHint(alg, p.sig); hint != "" {
 			return Header{}, nil, fmt.Errorf("%w: signature does not verify with key %q (%s): %s", ErrBadSignature, kid, alg, hint)
 		}
@@ -145,9 +152,13 @@ func usableKey(key jwk.Key, kid string, alg jwa.SignatureAlgorithm) (jwk.Key, er
 	if ka := key.Algorithm(); ka != nil && ka.String() != "" && ka.String() != alg.String() {
 		return nil, fmt.Errorf("%w: key %q is for alg %q, token uses %q", ErrKeyNotUsable, kid, ka.String(), alg)
 	}
-	pub, err := jwk.PublicKeyOf(key)
-	if err != nil {
-		return nil, fmt.Errorf("%w: key %q: %v", ErrKeyNotUsable, kid, err)
+	// A public key is its own public half (PublicKeyOf would copy it, field by field, on every
+	// verification); anything else is reduced to its public key.
+	pub := key
+	if private, err := jwk.IsPrivateKey(key); err != nil || private {
+		if pub, err = jwk.PublicKeyOf(key); err != nil {
+			return nil, fmt.Errorf("%w: key %q: %v", ErrKeyNotUsable, kid, err)
+		}
 	}
 
 	switch {
@@ -156,11 +167,11 @@ func usableKey(key jwk.Key, kid string, alg jwa.SignatureAlgorithm) (jwk.Key, er
 		if !ok {
 			return nil, fmt.Errorf("%w: alg %q needs an RSA key, key %q has kty %q", ErrKeyNotUsable, alg, kid, pub.KeyType())
 		}
-		if bits := new(big.Int).SetBytes(rsaKey.N()).BitLen(); bits < MinRSABits {
+		if bits := bitLen(rsaKey.N()); bits < MinRSABits {
 			return nil, fmt.Errorf("%w: key %q is RSA-%d, minimum is %d bits", ErrKeyNotUsable, kid, bits, MinRSABits)
 		}
 	case alg == jwa.ES256 || alg == jwa.ES384 || alg == jwa.ES512:
-		want := map[jwa.SignatureAlgorithm]jwa.EllipticCurveAlgorithm{jwa.ES256: jwa.P256, jwa.ES384: jwa.P384, jwa.ES512: jwa.P521}[alg]
+		want := curveOf(alg)
 		ecKey, ok := pub.(jwk.ECDSAPublicKey)
 		if !ok {
 			return nil, fmt.Errorf("%w: alg %q needs an EC %s key, key %q has kty %q", ErrKeyNotUsable, alg, want, kid, pub.KeyType())
@@ -178,6 +189,30 @@ func usableKey(key jwk.Key, kid string, alg jwa.SignatureAlgorithm) (jwk.Key, er
 		return nil, fmt.Errorf("%w: no key rule for alg %q", ErrAlgNotAllowed, alg)
 	}
 	return pub, nil
+}
+
+// curveOf is the curve an ES* algorithm signs on.
+func curveOf(alg jwa.SignatureAlgorithm) jwa.EllipticCurveAlgorithm {
+	switch alg {
+	case jwa.ES256:
+		return jwa.P256
+	case jwa.ES384:
+		return jwa.P384
+	default:
+		return jwa.P521
+	}
+}
+
+// bitLen is the bit length of the big-endian unsigned integer b (big.Int's BitLen of
+// SetBytes(b), without making the big.Int).
+func bitLen(b []byte) int {
+	for len(b) > 0 && b[0] == 0 {
+		b = b[1:]
+	}
+	if len(b) == 0 {
+		return 0
+	}
+	return (len(b)-1)*8 + bits.Len8(b[0])
 }
 
 func usable(algs []jwa.SignatureAlgorithm) []jwa.SignatureAlgorithm {
