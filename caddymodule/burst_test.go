@@ -280,3 +280,60 @@ func TestReplayRefusedBeforeCryptography(t *testing.T) {
 		t.Fatalf("the store holds %d clients, want the one registration", n)
 	}
 }
+
+// TestUpdateReplayScreenedAfterAuthentication: a PUT whose jti was used is refused as a
+// replay only once its caller is authenticated. With a wrong registration access token it is
+// 401 invalid_token, whatever its body (it learns nothing of the jti); with the right one it
+// is the replay refusal. Neither changes the record. (Unlike TestReplayRefusedBeforeCryptography,
+// the keys cannot be taken away here to show that no signature is verified first: an update
+// of a registration with a revoked key set is then refused 503 by the revocation check, which
+// runs before the screen, with any token.)
+func TestUpdateReplayScreenedAfterAuthentication(t *testing.T) {
+	g := gatewaytest.Start(t, gatewaytest.Options{TPPs: 1, DefaultStore: true})
+	c := newClient(t, g, 1)
+	ctx := gatewaytest.Context(t)
+	res, err := c.Register(ctx, sign(t, c, c.Claims(), tppclient.SignOptions{}), tppclient.ContentTypeJOSE, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantCreated(t, res)
+	state, err := tppclient.StateFromResponse(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	update := func(token string, body []byte) *tppclient.Response {
+		t.Helper()
+		res, err := c.Update(ctx, state.ClientID, token, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	claims := c.Claims()
+	claims["client_name"] = "after the first update"
+	used := sign(t, c, claims, tppclient.SignOptions{})
+	if res := update(state.RegistrationAccessToken, used); res.Status != http.StatusOK {
+		t.Fatalf("the first update: %d %s", res.Status, res.Body)
+	}
+	stored := func() string {
+		t.Helper()
+		res, err := c.Get(ctx, state.ClientID, state.RegistrationAccessToken)
+		if err != nil || res.Status != http.StatusOK {
+			t.Fatalf("read: %v %+v", err, res)
+		}
+		return string(res.Body)
+	}
+	before := stored()
+	for _, stage := range []string{"the first replay", "the second replay"} {
+		if res := update("wrong-"+state.RegistrationAccessToken, used); res.Status != http.StatusUnauthorized || res.JSON["error"] != "invalid_token" {
+			t.Fatalf("%s: with a wrong token it got %d %s, want 401 invalid_token", stage, res.Status, res.Body)
+		}
+		res := update(state.RegistrationAccessToken, used)
+		if res.Status != http.StatusBadRequest || res.JSON["error"] != "invalid_client_metadata" || !strings.Contains(fmt.Sprint(res.JSON["error_description"]), "already been used") {
+			t.Fatalf("%s: with the right token it got %d %s, want the replay refusal", stage, res.Status, res.Body)
+		}
+	}
+	if after := stored(); after != before {
+		t.Fatalf("the registration changed with the refusals:\n%s\nwant\n%s", after, before)
+	}
+}

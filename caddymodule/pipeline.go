@@ -95,9 +95,13 @@ func (h *Handler) run(x *dcr.Exchange, next caddyhttp.Handler, raw *pooledBody) 
 	reg := dcr.ForCall(h.store)
 	var pending dcr.Pending
 	// The cheap refusals first (a replayed jti costs a look-up), then the bound on
-	// concurrent calls, then the cryptography.
-	if err := h.screen(ctx, x, reg); err != nil {
-		return 0, nil, err
+	// concurrent calls, then the cryptography. An update is screened once its caller is
+	// known (runPhases): a PUT with a wrong registration access token is answered 401,
+	// whatever its body, and does not learn whether its jti was used.
+	if !screenedAfterAuthentication(x.Operation) {
+		if err := h.screen(ctx, x, reg); err != nil {
+			return 0, nil, err
+		}
 	}
 	// Past the screen the body is decoded, verified and kept (in the claims, the record):
 	// it gets a buffer of its own, and the pooled one goes back.
@@ -183,7 +187,7 @@ func (h *Handler) runPhases(ctx context.Context, x *dcr.Exchange, reg dcr.Regist
 		}
 		defer release()
 		// What the screen looked up may have been claimed while the call waited.
-		if waited {
+		if waited && !screenedAfterAuthentication(x.Operation) {
 			if err := h.screen(ctx, x, reg); err != nil {
 				return err
 			}
@@ -199,10 +203,21 @@ func (h *Handler) runPhases(ctx context.Context, x *dcr.Exchange, reg dcr.Regist
 			if e := manage.Authorize(x.Existing, x.BearerToken, pending.Votes); e != nil {
 				return e
 			}
+			if screenedAfterAuthentication(x.Operation) {
+				if err := h.screen(ctx, x, reg); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	return nil
 }
+
+// screenedAfterAuthentication reports whether op's screen runs after the authenticate phase
+// rather than before everything: an update's caller is authenticated by its registration
+// access token, which costs a comparison, not a signature verification, so the screen still
+// comes before the cryptography.
+func screenedAfterAuthentication(op dcr.Operation) bool { return op == dcr.OpUpdate }
 
 // lifecycleEvent is the history event of a successful register, update or delete, written
 // with the registration (the store sets its client_id). The audit log line and the Caddy
