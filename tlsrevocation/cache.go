@@ -70,6 +70,11 @@ func (c *cache) get(ctx context.Context, key string, load loadFunc) (any, error)
 	c.mu.Unlock()
 
 	ch := c.group.DoChan(key, func() (any, error) {
+		// A lookup that found the entry due may reach the group just after another lookup's
+		// fetch stored a fresh answer and left it: that answer is used, not fetched again.
+		if c.fresh(key) {
+			return nil, nil
+		}
 		// Detached from the caller that started it, so one handshake giving up does not fail
 		// the others waiting for the same source; bounded by the fetch timeout.
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.timeout)
@@ -89,6 +94,14 @@ func (c *cache) get(ctx context.Context, key string, load loadFunc) (any, error)
 		return e.usable(c.now())
 	}
 	return nil, errors.New("no answer") // evicted right away: a cache far too small
+}
+
+// fresh reports whether key has an entry that is not due.
+func (c *cache) fresh(key string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := c.entries[key]
+	return e != nil && c.now().Before(e.refreshAt)
 }
 
 func (c *cache) store(key string, v any, validUntil time.Time, err error) {
