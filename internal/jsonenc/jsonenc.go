@@ -70,6 +70,8 @@ func appendValue(b []byte, v any, depth int) ([]byte, error) {
 		return append(b, ']'), nil
 	case []string:
 		return AppendStrings(b, v), nil
+	case map[string][]string:
+		return appendStringsMap(b, v), nil
 	}
 	return marshaled(b, v)
 }
@@ -84,23 +86,14 @@ func marshaled(b []byte, v any) ([]byte, error) {
 }
 
 // appendObject appends m with its members in key order (encoding/json sorts the keys of a
-// map[string]any as strings, byte-wise). The members are sorted with their values, which
-// spares a look-up of each key again.
+// map[string]any as strings, byte-wise).
 func appendObject(b []byte, m map[string]any, depth int) ([]byte, error) {
 	if m == nil {
 		return append(b, "null"...), nil
 	}
 	var small [32]string
-	keys := small[:0]
-	if len(m) > len(small) {
-		keys = make([]string, 0, len(m))
-	}
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
 	b = append(b, '{')
-	for i, k := range keys {
+	for i, k := range sortedKeys(m, small[:0]) {
 		if i > 0 {
 			b = append(b, ',')
 		}
@@ -114,9 +107,35 @@ func appendObject(b []byte, m map[string]any, depth int) ([]byte, error) {
 	return append(b, '}'), nil
 }
 
-type member struct {
-	key   string
-	value any
+// appendStringsMap appends m as json.Marshal writes a map[string][]string.
+func appendStringsMap(b []byte, m map[string][]string) []byte {
+	if m == nil {
+		return append(b, "null"...)
+	}
+	var small [32]string
+	b = append(b, '{')
+	for i, k := range sortedKeys(m, small[:0]) {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = AppendString(b, k)
+		b = append(b, ':')
+		b = AppendStrings(b, m[k])
+	}
+	return append(b, '}')
+}
+
+// sortedKeys returns m's keys in byte-wise order, in buf when they fit.
+func sortedKeys[V any](m map[string]V, buf []string) []string {
+	keys := buf[:0]
+	if len(m) > cap(buf) {
+		keys = make([]string, 0, len(m))
+	}
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }
 
 // AppendStrings appends s as json.Marshal writes a []string (null for nil).

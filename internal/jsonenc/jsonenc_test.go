@@ -30,6 +30,15 @@ func sameAsMarshal(t testing.TB, name string, v any) {
 	}
 }
 
+// manyNames has more keys than appendStringsMap sorts on its stack.
+var manyNames = func() map[string][]string {
+	m := map[string][]string{}
+	for i := range 40 {
+		m[string(rune('A'+i))] = []string{string(rune('z' - i%26))}
+	}
+	return m
+}()
+
 func TestAppendMatchesMarshal(t *testing.T) {
 	for _, s := range jsonenctest.OddStrings {
 		sameAsMarshal(t, "string "+s, s)
@@ -62,7 +71,9 @@ func TestAppendMatchesMarshal(t *testing.T) {
 		"nan in a map": map[string]any{"a": math.NaN()},
 		"containers": map[string]any{"nil map": map[string]any(nil), "empty map": map[string]any{},
 			"nil slice": []any(nil), "empty slice": []any{}, "strings": []string{"a", "<b>"},
-			"nil strings": []string(nil), "nested": []any{[]any{map[string]any{"z": 1, "a": []any{}}}}},
+			"nil strings": []string(nil), "nested": []any{[]any{map[string]any{"z": 1, "a": []any{}}}},
+			"names": map[string][]string{"redirect_uris": {"a", "<b>"}, "b": nil, "a": {}}, "nil names": map[string][]string(nil),
+			"many names": manyNames},
 		"fallbacks": map[string]any{"time": time.Date(2026, 12, 2, 5, 0, 0, 1, time.FixedZone("x", 3600)),
 			"raw": json.RawMessage(`{"b": 1, "a" : "<"}`), "float32": float32(1e-7), "uint8": uint8(3),
 			"map of strings": map[string]string{"b": "1", "a": "<"}, "struct": struct{ A string }{"&"}},

@@ -1,7 +1,6 @@
 package bolt
 
 import (
-	"slices"
 	"strconv"
 
 	"github.com/dcrgate/dcrgate/dcr"
@@ -32,7 +31,9 @@ func appendRecord(b []byte, rec *dcr.Registration) ([]byte, error) {
 	}
 	if len(rec.MetadataNames) > 0 {
 		b = append(b, `,"metadata_names":`...)
-		b = appendNames(b, rec.MetadataNames)
+		if b, err = jsonenc.Append(b, rec.MetadataNames); err != nil {
+			return nil, err
+		}
 	}
 	b = append(b, `,"software_statement":`...)
 	b = jsonenc.AppendString(b, rec.SoftwareStatement)
@@ -87,25 +88,6 @@ func appendRecord(b []byte, rec *dcr.Registration) ([]byte, error) {
 		}
 	}
 	return append(b, '}'), nil
-}
-
-// appendNames appends the metadata_names map: its keys in order, each with its sent names.
-func appendNames(b []byte, names map[string][]string) []byte {
-	keys := make([]string, 0, len(names))
-	for k := range names {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	b = append(b, '{')
-	for i, k := range keys {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = jsonenc.AppendString(b, k)
-		b = append(b, ':')
-		b = jsonenc.AppendStrings(b, names[k])
-	}
-	return append(b, '}')
 }
 
 // appendOptional appends member and s unless s is empty (an omitempty string field).
